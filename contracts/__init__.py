@@ -1,0 +1,1 @@
+"""The point ledger's Solidity contracts: sources, pinned compiler, artifacts, Python bindings."""
