@@ -1,0 +1,169 @@
+"""`mykey api ...`: serve the API, migrate the store, make a staff account, send notices.
+
+    mykey api serve --data-dir DIR [--host 127.0.0.1] [--port 8080]
+    mykey api migrate --data-dir DIR
+    mykey api create-staff --data-dir DIR --login-name NAME --role ROLE --password-file FILE
+    mykey api send-notices --data-dir DIR [--once] [--poll-seconds 1.0]
+
+Settings come from the data directory and `MYKEY_API_*` variables (see `api.settings`);
+`--smtp-host/--smtp-port` override the mail server. Every failure ends with one line on stderr
+and a non-zero exit code, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from api.app import create_app
+from api.clock import SystemClock
+from api.errors import ApiError
+from api.notices.sender import OutboxSender, SmtpTarget
+from api.passwords import PasswordService
+from api.services.audit import SYSTEM_ACTOR
+from api.services.staff import StaffRole, create_staff_account
+from api.settings import ApiSettings, SettingsError, read_secret
+from api.store.database import open_store
+from api.store.migrations import MigrationError, migrate
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mykey api", description="Run the MyKey Ledger API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--data-dir", type=Path, required=True, help="the API's data directory")
+        sub.add_argument("--smtp-host", help="mail server host (default from settings)")
+        sub.add_argument("--smtp-port", type=int, help="mail server port")
+        return sub
+
+    serve = command("serve", "serve the API over HTTP on loopback")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    command("migrate", "bring the private store's schema up to date")
+    staff = command("create-staff", "create a staff account (the first administrator, say)")
+    staff.add_argument("--login-name", required=True)
+    staff.add_argument("--role", required=True, choices=[role.value for role in StaffRole])
+    staff.add_argument("--organisation")
+    staff.add_argument("--password-file", type=Path, required=True, help="file holding it (0600)")
+    sender = command("send-notices", "send queued notice e-mails over SMTP")
+    sender.add_argument("--once", action="store_true", help="one pass, then exit")
+    sender.add_argument("--poll-seconds", type=float, default=1.0)
+    return parser
+
+
+def _settings(arguments: argparse.Namespace) -> ApiSettings:
+    settings = ApiSettings.from_environment(arguments.data_dir)
+    if arguments.smtp_host:
+        settings = dataclasses.replace(settings, smtp_host=arguments.smtp_host)
+    if arguments.smtp_port:
+        settings = dataclasses.replace(settings, smtp_port=arguments.smtp_port)
+    return settings
+
+
+def _serve(settings: ApiSettings, host: str, port: int) -> int:
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def _migrate(settings: ApiSettings) -> int:
+    store = open_store(settings.database_url, run_migrations=False)
+    try:
+        applied = migrate(store.engine)
+    finally:
+        store.close()
+    print(f"applied migrations {applied}" if applied else "schema already up to date")
+    return 0
+
+
+def _create_staff(settings: ApiSettings, arguments: argparse.Namespace) -> int:
+    password = read_secret(arguments.password_file).decode("utf-8").rstrip("\n")
+    store = open_store(settings.database_url)
+    try:
+        with store.sessions() as db:
+            staff = create_staff_account(
+                db=db,
+                passwords=PasswordService(settings.password_hashing),
+                actor=SYSTEM_ACTOR,
+                login_name=arguments.login_name,
+                password=password,
+                role=arguments.role,
+                organisation=arguments.organisation,
+                now=SystemClock().now(),
+            )
+            print(f"created staff account {staff.login_name} ({staff.role}), id {staff.id}")
+    finally:
+        store.close()
+    return 0
+
+
+def _send_notices(settings: ApiSettings, once: bool, poll_seconds: float) -> int:
+    store = open_store(settings.database_url)
+    sender = OutboxSender(
+        sessions=store.sessions,
+        target=SmtpTarget(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            mail_from=settings.mail_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password(),
+        ),
+        clock=SystemClock(),
+        owner=f"{socket.gethostname()}:{os.getpid()}",
+        lease_seconds=settings.outbox_lease_seconds,
+        max_attempts=settings.outbox_max_attempts,
+    )
+    try:
+        if once:
+            report = sender.run_once()
+            print(
+                f"claimed {report.claimed} sent {report.sent} "
+                f"retrying {report.retrying} failed {report.failed}"
+            )
+            return 0
+        stop = threading.Event()
+
+        def request_stop(_signal: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        print("sending notices; stop with SIGTERM", flush=True)
+        sender.run_forever(stop, poll_seconds=poll_seconds)
+        return 0
+    finally:
+        store.close()
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run `mykey api <command>`; return the exit code."""
+    arguments = _parser().parse_args(list(argv))
+    try:
+        settings = _settings(arguments)
+        if arguments.command == "serve":
+            return _serve(settings, arguments.host, arguments.port)
+        if arguments.command == "migrate":
+            return _migrate(settings)
+        if arguments.command == "create-staff":
+            return _create_staff(settings, arguments)
+        return _send_notices(settings, arguments.once, arguments.poll_seconds)
+    except (SettingsError, MigrationError) as error:
+        print(f"mykey api: {error}", file=sys.stderr)
+        return 1
+    except ApiError as error:
+        details = "; ".join(
+            f"{item.field}: {item.message.en}" for item in getattr(error, "errors", [])
+        )
+        print(f"mykey api: {error.message.en} {details}".rstrip(), file=sys.stderr)
+        return 1

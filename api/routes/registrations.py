@@ -1,0 +1,180 @@
+"""MyKey ID registration (deck screen 16): card challenge, candidates, completion."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from api.deps import DbDep, ServicesDep
+from api.errors import FieldError, InvalidFields
+from api.schemas.problems import Problem
+from api.schemas.registrations import (
+    CandidateCheckRequest,
+    CardAnswerRequest,
+    CardChallengeResponse,
+    RegistrationCompletedResponse,
+    RegistrationCompletionRequest,
+    RegistrationStateResponse,
+)
+from api.services import registration
+from api.services.registration import CandidateState, RegistrationContext, RegistrationForm
+
+router = APIRouter(prefix="/registrations", tags=["registration"])
+
+RegistrationId = Annotated[str, Path(max_length=64, description="From `POST /registrations`.")]
+
+_PROBLEMS: dict[int | str, dict[str, object]] = {
+    404: {"model": Problem},
+    409: {"model": Problem, "description": "Taken ID, 4th generation, or fixed candidate."},
+    410: {"model": Problem, "description": "Registration expired or completed."},
+    422: {"model": Problem, "description": "One entry per wrong field."},
+}
+
+
+def _state_response(state: CandidateState) -> RegistrationStateResponse:
+    return RegistrationStateResponse(
+        registration_id=state.registration_id,
+        candidate=state.candidate,
+        generations_used=state.generations_used,
+        generations_left=state.generations_left,
+        duplicate_errors=state.duplicate_errors,
+        candidate_fixed=state.candidate_fixed,
+    )
+
+
+def _base64_field(value: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidFields([FieldError.of(field, "invalid")]) from error
+
+
+def _context(services: ServicesDep, db: DbDep) -> RegistrationContext:
+    return RegistrationContext(
+        db=db,
+        ledger=services.ledger,
+        generate=services.generate_candidate,
+        now=services.clock.now(),
+    )
+
+
+@router.post(
+    "/card-challenges",
+    status_code=status.HTTP_201_CREATED,
+    summary="Get a challenge for the card to sign",
+)
+def create_card_challenge(services: ServicesDep, db: DbDep) -> CardChallengeResponse:
+    """Step 1: a one-time challenge that the card signs after the resident enters the PIN."""
+    issued = registration.issue_card_challenge(
+        db=db, now=services.clock.now(), ttl_seconds=services.settings.challenge_ttl_seconds
+    )
+    return CardChallengeResponse(
+        challenge_id=issued.challenge_id,
+        challenge=base64.urlsafe_b64encode(issued.challenge).rstrip(b"=").decode("ascii"),
+        expires_at=issued.expires_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Open a registration with the card's answer",
+    responses={
+        401: {"model": Problem, "description": "The card's answer did not verify."},
+        409: {"model": Problem, "description": "This card already has a MyKey ID."},
+        410: {"model": Problem, "description": "Challenge unknown, used or expired."},
+        422: {"model": Problem},
+        503: {"model": Problem, "description": "Card checks unavailable."},
+    },
+)
+def open_registration(
+    body: CardAnswerRequest, services: ServicesDep, db: DbDep
+) -> RegistrationStateResponse:
+    """Step 2: the card proves possession; a registration session opens for that card."""
+    certificate = _base64_field(body.certificate, "certificate")
+    signature = _base64_field(body.signature, "signature")
+    state = registration.open_registration(
+        db=db,
+        cards=services.cards,
+        challenge_id=body.challenge_id,
+        certificate_der=certificate,
+        signature=signature,
+        now=services.clock.now(),
+        ttl_seconds=services.settings.registration_ttl_seconds,
+    )
+    return _state_response(state)
+
+
+@router.post(
+    "/{registration_id}/generated-candidates",
+    summary="Auto-generate a MyKey ID candidate (at most 3 times)",
+    responses=_PROBLEMS,
+)
+def generate_candidate(
+    registration_id: RegistrationId, services: ServicesDep, db: DbDep
+) -> RegistrationStateResponse:
+    """The 「自動生成」 button. The 3rd generated value becomes the MyKey ID."""
+    state = registration.generate_candidate(
+        context=_context(services, db), registration_id=registration_id
+    )
+    return _state_response(state)
+
+
+@router.post(
+    "/{registration_id}/candidate-checks",
+    summary="Duplicate check of an own MyKey ID candidate",
+    responses=_PROBLEMS,
+)
+def check_candidate(
+    registration_id: RegistrationId, body: CandidateCheckRequest, services: ServicesDep, db: DbDep
+) -> RegistrationStateResponse:
+    """The 「重複チェック」 button. A taken ID is a 409 problem; from the 3rd error on, the
+    problem's `generated_candidate` is a generated candidate now shown in the field."""
+    state = registration.check_candidate(
+        context=_context(services, db),
+        registration_id=registration_id,
+        candidate=body.candidate,
+    )
+    return _state_response(state)
+
+
+@router.post(
+    "/{registration_id}/completion",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register the MyKey ID with password, e-mail, notices and home municipality",
+    responses={**_PROBLEMS, 503: {"model": Problem, "description": "Ledger unavailable."}},
+)
+def complete_registration(
+    registration_id: RegistrationId,
+    body: RegistrationCompletionRequest,
+    services: ServicesDep,
+    db: DbDep,
+) -> RegistrationCompletedResponse:
+    """The 「登録」 button. Every wrong field gets its own entry in the 422 problem's `errors`."""
+    form = RegistrationForm(
+        password=body.password,
+        password_confirmation=body.password_confirmation,
+        email=body.email,
+        email_confirmation=body.email_confirmation,
+        notify_points_granted=body.notices.points_granted,
+        notify_points_expired=body.notices.points_expired,
+        notify_password_changed=body.notices.password_changed,
+        notify_mykey_id_changes=body.notices.mykey_id_changes,
+        prefecture_code=body.prefecture_code,
+        municipality_code=body.municipality_code,
+    )
+    completed = registration.complete_registration(
+        context=_context(services, db),
+        passwords=services.passwords,
+        registration_id=registration_id,
+        form=form,
+        mail_domain=services.mail_domain,
+    )
+    return RegistrationCompletedResponse(
+        mykey_id=completed.mykey_id,
+        home_municipality=completed.home_municipality,
+        transaction_hash=completed.transaction_hash,
+    )

@@ -1,0 +1,124 @@
+"""Typed settings of the API: where its data lives, how it sends mail, what it limits.
+
+Settings are a frozen dataclass built once by the caller (`ApiSettings.for_data_dir`, or
+`from_environment` for `mykey api`) and passed to `create_app`; nothing reads the environment at
+import time. Secrets (the SMTP password, the service-ID key) are never values here: settings hold
+the *paths* of files that contain them, read when needed, so they stay out of logs and of the
+database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable or file."""
+
+
+@dataclass(frozen=True)
+class PasswordHashing:
+    """argon2id cost parameters (RFC 9106). The defaults are argon2-cffi's recommended ones."""
+
+    time_cost: int = 3
+    memory_cost_kib: int = 65536
+    parallelism: int = 4
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything `create_app` and the notice sender need to know about their surroundings."""
+
+    data_dir: Path
+    database_url: str
+    service_id_key_file: Path
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password_file: Path | None = None
+    mail_from: str = "noreply@mykey.invalid"
+    session_ttl_seconds: int = 30 * 60
+    """A My Page or staff session ends this long after login."""
+    registration_ttl_seconds: int = 30 * 60
+    challenge_ttl_seconds: int = 5 * 60
+    lockout_threshold: int = 5
+    """Consecutive wrong passwords that lock an account (issue 6: lock-out after 5 failures)."""
+    lockout_seconds: int = 30 * 60
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted; anything bigger gets 413 before it is parsed."""
+    outbox_lease_seconds: int = 60
+    outbox_max_attempts: int = 20
+    password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, **overrides: object) -> ApiSettings:
+        """Return settings with everything under `data_dir` (SQLite file, key file)."""
+        data_dir = Path(data_dir)
+        base = cls(
+            data_dir=data_dir,
+            database_url=f"sqlite:///{data_dir / 'api.sqlite'}",
+            service_id_key_file=data_dir / "keys" / "service-id.key",
+        )
+        return replace(base, **overrides)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_environment(
+        cls, data_dir: Path, environ: Mapping[str, str] | None = None
+    ) -> ApiSettings:
+        """Return settings for `data_dir` with `MYKEY_API_*` variables applied.
+
+        Recognised: DATABASE_URL, SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD_FILE,
+        MAIL_FROM, SERVICE_ID_KEY_FILE, OUTBOX_LEASE_SECONDS. Raises SettingsError for a malformed
+        value.
+        """
+        env = os.environ if environ is None else environ
+        settings = cls.for_data_dir(data_dir)
+        prefix = "MYKEY_API_"
+        changes: dict[str, object] = {}
+        if url := env.get(prefix + "DATABASE_URL"):
+            changes["database_url"] = url
+        if host := env.get(prefix + "SMTP_HOST"):
+            changes["smtp_host"] = host
+        if port := env.get(prefix + "SMTP_PORT"):
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise SettingsError(f"{prefix}SMTP_PORT must be a port number, not {port!r}")
+            changes["smtp_port"] = int(port)
+        if username := env.get(prefix + "SMTP_USERNAME"):
+            changes["smtp_username"] = username
+        if password_file := env.get(prefix + "SMTP_PASSWORD_FILE"):
+            changes["smtp_password_file"] = Path(password_file)
+        if sender := env.get(prefix + "MAIL_FROM"):
+            changes["mail_from"] = sender
+        if key_file := env.get(prefix + "SERVICE_ID_KEY_FILE"):
+            changes["service_id_key_file"] = Path(key_file)
+        if lease := env.get(prefix + "OUTBOX_LEASE_SECONDS"):
+            if not lease.isdigit() or int(lease) < 1:
+                raise SettingsError(
+                    f"{prefix}OUTBOX_LEASE_SECONDS must be whole seconds (1 or more), not {lease!r}"
+                )
+            changes["outbox_lease_seconds"] = int(lease)
+        return replace(settings, **changes)  # type: ignore[arg-type]
+
+    def smtp_password(self) -> str | None:
+        """Return the SMTP password read from its file (trailing newline removed), or None."""
+        if self.smtp_password_file is None:
+            return None
+        return read_secret(self.smtp_password_file).decode("utf-8").rstrip("\n")
+
+
+def read_secret(path: Path) -> bytes:
+    """Return the bytes of a secret file; refuse one readable by group or others.
+
+    Raises SettingsError when the file is missing or too open (a secret someone else can read is
+    no longer a secret).
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as error:
+        raise SettingsError(f"secret file {path} does not exist") from error
+    if mode & 0o077:
+        raise SettingsError(f"secret file {path} is readable by others: run `chmod 600 {path}`")
+    return path.read_bytes()

@@ -1,0 +1,269 @@
+"""Versioned schema migrations for the private store, and the runner that applies them.
+
+Each migration is a numbered function over a connection that describes its tables with its own
+frozen SQLAlchemy Core definitions (never the current `api.store.models`), so the history replays
+the same on SQLite and PostgreSQL whatever the models become later. The runner records each
+applied version in `schema_migrations` inside the same transaction as the change: a migration is
+applied whole or not at all, and each at most once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+
+
+class MigrationError(Exception):
+    """The database's schema is newer than this program or a migration failed."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema's history."""
+
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+_VERSIONS = MetaData()
+SCHEMA_MIGRATIONS = Table(
+    "schema_migrations",
+    _VERSIONS,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(128), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+
+def _initial_schema(connection: Connection) -> None:
+    """Version 1: accounts, challenges, registrations, sessions, staff, links, outbox, audit."""
+    metadata = MetaData()
+    Table(
+        "accounts",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("mykey_id", String(8), nullable=False, unique=True),
+        Column("certificate_fingerprint", String(64), nullable=False, unique=True),
+        Column("certificate_not_after", BigInteger, nullable=False),
+        Column("password_hash", String(255), nullable=False),
+        Column("email", String(254), nullable=True),
+        Column("notify_points_granted", Boolean, nullable=False),
+        Column("notify_points_expired", Boolean, nullable=False),
+        Column("notify_password_changed", Boolean, nullable=False),
+        Column("notify_mykey_id_changes", Boolean, nullable=False),
+        Column("home_prefecture", String(2), nullable=False),
+        Column("home_municipality", String(5), nullable=False),
+        Column("failed_login_count", Integer, nullable=False),
+        Column("locked_until", BigInteger, nullable=True),
+        Column("created_at", BigInteger, nullable=False),
+        Column("password_changed_at", BigInteger, nullable=False),
+    )
+    Table(
+        "card_challenges",
+        metadata,
+        Column("id", String(43), primary_key=True),
+        Column("challenge", LargeBinary, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+        Column("used", Boolean, nullable=False),
+    )
+    Table(
+        "registrations",
+        metadata,
+        Column("id", String(43), primary_key=True),
+        Column("certificate_fingerprint", String(64), nullable=False),
+        Column("certificate_not_after", BigInteger, nullable=False),
+        Column("candidate", String(8), nullable=True),
+        Column("candidate_checked", Boolean, nullable=False),
+        Column("generations", Integer, nullable=False),
+        Column("duplicate_errors", Integer, nullable=False),
+        Column("candidate_fixed", Boolean, nullable=False),
+        Column("completed", Boolean, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+    )
+    Table(
+        "resident_sessions",
+        metadata,
+        Column("token_hash", String(64), primary_key=True),
+        Column(
+            "account_id",
+            Integer,
+            ForeignKey("accounts.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("created_at", BigInteger, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+    )
+    Table(
+        "staff_accounts",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("login_name", String(64), nullable=False, unique=True),
+        Column("password_hash", String(255), nullable=False),
+        Column("role", String(32), nullable=False),
+        Column("organisation", String(64), nullable=True),
+        Column("active", Boolean, nullable=False),
+        Column("failed_login_count", Integer, nullable=False),
+        Column("locked_until", BigInteger, nullable=True),
+        Column("created_at", BigInteger, nullable=False),
+    )
+    Table(
+        "staff_sessions",
+        metadata,
+        Column("token_hash", String(64), primary_key=True),
+        Column(
+            "staff_id",
+            Integer,
+            ForeignKey("staff_accounts.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("created_at", BigInteger, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+    )
+    Table(
+        "service_links",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(
+            "account_id",
+            Integer,
+            ForeignKey("accounts.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("service_code", String(64), nullable=False),
+        Column("key_id", String(16), nullable=False),
+        Column("nonce", LargeBinary, nullable=False),
+        Column("service_id_ciphertext", LargeBinary, nullable=False),
+        Column("created_at", BigInteger, nullable=False),
+        UniqueConstraint("account_id", "service_code", name="uq_service_links_account_service"),
+    )
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("idempotency_key", String(128), nullable=False, unique=True),
+        Column("kind", String(32), nullable=False),
+        Column("recipient", String(254), nullable=False),
+        Column("subject", String(255), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("message_id", String(255), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("lease_owner", String(64), nullable=True),
+        Column("lease_until", BigInteger, nullable=True),
+        Column("next_attempt_at", BigInteger, nullable=False),
+        Column("created_at", BigInteger, nullable=False),
+        Column("sent_at", BigInteger, nullable=True),
+        Column("last_error", Text, nullable=True),
+    )
+    Index("ix_outbox_state_next_attempt", outbox.c.state, outbox.c.next_attempt_at)
+    audit = Table(
+        "audit_log",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", BigInteger, nullable=False),
+        Column("actor_kind", String(16), nullable=False),
+        Column("actor", String(64), nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("target", String(128), nullable=False),
+        Column("transaction_hash", String(66), nullable=True),
+        Column("detail", Text, nullable=False),
+    )
+    Index("ix_audit_log_at", audit.c.at)
+    metadata.create_all(connection)
+
+
+def _grants(connection: Connection) -> None:
+    """Version 2: administrative point grants, one row per idempotency key."""
+    metadata = MetaData()
+    grants = Table(
+        "grants",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("idempotency_key", String(128), nullable=False, unique=True),
+        Column("reference", String(64), nullable=False),
+        Column("municipality", String(5), nullable=False),
+        Column("mykey_id", String(8), nullable=False),
+        Column("points", Integer, nullable=False),
+        Column("activity", String(32), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("transaction_hash", String(66), nullable=True),
+        Column("granted_by", String(64), nullable=False),
+        Column("batch_key", String(128), nullable=True),
+        Column("created_at", BigInteger, nullable=False),
+    )
+    Index("ix_grants_mykey_id", grants.c.mykey_id)
+    metadata.create_all(connection)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _initial_schema),
+    Migration(2, "grants", _grants),
+)
+"""The whole history, in version order. Append; never edit an applied one."""
+
+
+def latest_version() -> int:
+    """Return the version the newest migration brings the schema to."""
+    return MIGRATIONS[-1].version
+
+
+def current_version(engine: Engine) -> int:
+    """Return the highest applied version, 0 for an empty database."""
+    with engine.connect() as connection:
+        if not engine.dialect.has_table(connection, SCHEMA_MIGRATIONS.name):
+            return 0
+        versions = connection.scalars(select(SCHEMA_MIGRATIONS.c.version)).all()
+    return max(versions, default=0)
+
+
+def migrate(engine: Engine, *, now: Callable[[], float] = time.time) -> list[int]:
+    """Apply every pending migration, each in its own transaction; return the versions applied.
+
+    Raises MigrationError when the database was migrated by a newer program (a version this
+    program does not know), rather than running against a schema it cannot read.
+    """
+    with engine.begin() as connection:
+        SCHEMA_MIGRATIONS.create(connection, checkfirst=True)
+    applied_now: list[int] = []
+    known = {migration.version for migration in MIGRATIONS}
+    for migration in MIGRATIONS:
+        with engine.begin() as connection:
+            applied = set(connection.scalars(select(SCHEMA_MIGRATIONS.c.version)).all())
+            unknown = applied - known
+            if unknown:
+                raise MigrationError(
+                    f"database has schema versions {sorted(unknown)} this program does not know; "
+                    "upgrade the program before using this database"
+                )
+            if migration.version in applied:
+                continue
+            migration.apply(connection)
+            connection.execute(
+                SCHEMA_MIGRATIONS.insert().values(
+                    version=migration.version, name=migration.name, applied_at=int(now())
+                )
+            )
+        applied_now.append(migration.version)
+    return applied_now

@@ -1,0 +1,1 @@
+"""Tests of the API: fake ledger and card ports, real SQLite/PostgreSQL, real SMTP."""
