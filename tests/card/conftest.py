@@ -8,9 +8,6 @@ overlap, and put the virtual card into `Virtual PCD 00 00` for one test at a tim
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from card_bridge.errors import CardBridgeError, CardRemoved
+from card_bridge.errors import CardRemoved
 from card_bridge.virtual_card.card import CardWithdrawn, VirtualMyNumberCard
 from card_bridge.virtual_card.issuance import CardIssue, TestAuthority, generate_key, issue_card
-from card_bridge.virtual_card.vpcd import VPCD_READER, VpcdLink, reader_lock
+from card_bridge.virtual_card.vpcd import VPCD_READER, VpcdLink
 
 NOW = datetime(2027, 4, 1, 9, 0, tzinfo=UTC)
 """The fixed 'now' of unit tests."""
@@ -93,55 +90,6 @@ def transport(card: VirtualMyNumberCard) -> MemoryTransport:
 
 
 # ---- the real stack: pcscd + vpcd + the emulator -------------------------------------------
-
-
-def _pcscd_answers() -> bool:
-    from card_bridge.pcsc import PcscReaders
-
-    try:
-        PcscReaders().list_readers()
-    except CardBridgeError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def pcscd() -> Iterator[None]:
-    """A running pcscd with the vpcd readers; started here (and stopped) when we must."""
-    started: subprocess.Popen[bytes] | None = None
-    if not _pcscd_answers():
-        if os.geteuid() != 0 or shutil.which("pcscd") is None:
-            reason = "pcscd is not running and cannot be started here (needs root and pcscd)"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason}: CI must run the real-stack card tests")
-            pytest.skip(reason)
-        os.makedirs("/run/pcscd", exist_ok=True)
-        # Never -a: it would log APDUs, PIN bytes included.
-        started = subprocess.Popen(
-            ["pcscd", "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 10
-        while not _pcscd_answers():
-            if time.monotonic() > deadline:
-                started.terminate()
-                pytest.fail("pcscd did not start within 10 s")
-            time.sleep(0.1)
-    from card_bridge.pcsc import PcscReaders
-
-    names = [reader.name for reader in PcscReaders().list_readers()]
-    if VPCD_READER not in names:
-        pytest.fail(f"pcscd runs but has no {VPCD_READER!r} reader: install vsmartcard-vpcd")
-    yield
-    if started is not None:
-        started.terminate()
-        started.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def vpcd_reader(pcscd: None) -> Iterator[str]:
-    """The vpcd reader, held for this session so no other card test run uses it at once."""
-    with reader_lock():
-        yield VPCD_READER
 
 
 def wait_for_presence(present: bool, timeout: float = 3.0) -> None:

@@ -1,7 +1,7 @@
 """Counter fixtures: the fake API on a free loopback port, a terminal key, the real card stack.
 
-The pcscd and vpcd fixtures are the card tests' own (imported from tests/card/conftest.py), so
-the counter's card tests take the same `reader_lock()` and never overlap a tests/card run. The
+The pcscd and vpcd fixtures are the session-wide ones of tests/conftest.py, so the counter's
+card tests take the same `reader_lock()` as tests/card and never overlap another run's. The
 virtual card's certificate is made around the wall clock (pcscd-side tests run in real time).
 """
 
@@ -22,7 +22,7 @@ from card_bridge.pcsc import PcscReaders
 from card_bridge.virtual_card.card import VirtualMyNumberCard
 from card_bridge.virtual_card.issuance import TestAuthority, generate_key, issue_card
 from card_bridge.virtual_card.vpcd import VPCD_READER, VpcdLink
-from tests.card.conftest import TEST_PIN, Pki, pcscd, vpcd_reader, wait_for_presence
+from tests.card.conftest import TEST_PIN, Pki, wait_for_presence
 from tests.counter.fake_api import (
     FakeApiServer,
     FakePlatform,
@@ -30,8 +30,6 @@ from tests.counter.fake_api import (
     FakeServiceLink,
     FakeTerminal,
 )
-
-__all__ = ["pcscd", "vpcd_reader"]
 
 BUSINESS = "kawasaki-books"
 SERVICE = "kawasaki-library"
