@@ -1,0 +1,144 @@
+"""`mykey dev`: the embedded default, a one-validator ledger with contracts and a demo consortium.
+
+This is the composition root of the dev stack, so it is the one module that may join parts whose
+packages must not import each other (node/ never imports api/): it starts the node in this
+process (`node.devmode.start_embedded`), deploys the contracts and the demo consortium through
+plain JSON-RPC (`contracts.demo.deploy_demo`), prints what a developer needs, and waits for
+Ctrl-C. Every key it prints is a public THROWAWAY TEST KEY.
+
+A data dir given with --datadir is kept and reused: the deployment is saved there as
+deployment.json and loaded on the next start instead of deploying again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+from web3 import HTTPProvider, Web3
+from web3.middleware import ExtraDataToPOAMiddleware
+
+from contracts.client import LedgerClient
+from contracts.demo import DEMO_MUNICIPALITIES, DEMO_RESIDENTS, deploy_demo
+from contracts.deploy import Deployment
+from node.devmode import DEV_HTTP_PORT, DEV_WS_PORT, RunningNode, banner, start_embedded
+from node.logs import configure_logging
+
+DEPLOYMENT_FILE = "deployment.json"
+
+log = logging.getLogger("mykey.dev")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse `mykey dev` options."""
+    parser = argparse.ArgumentParser(
+        prog="mykey dev",
+        description="Start a one-validator ledger with the contracts and a demo consortium.",
+    )
+    parser.add_argument("--datadir", type=Path, help="keep the chain here (default: a temp dir)")
+    parser.add_argument("--http-port", type=int, default=DEV_HTTP_PORT)
+    parser.add_argument("--ws-port", type=int, default=DEV_WS_PORT)
+    parser.add_argument("--block-period", type=float, default=None, help="seconds per block")
+    parser.add_argument("--no-demo", action="store_true", help="start the bare ledger only")
+    parser.add_argument("--log-level", default="WARNING")
+    return parser.parse_args(argv)
+
+
+def connect(http_url: str) -> Web3:
+    """Return a web3 client for this node (QBFT extraData needs the POA middleware, as on Besu)."""
+    w3 = Web3(HTTPProvider(http_url, request_kwargs={"timeout": 60}))
+    w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    return w3
+
+
+def deploy_or_load(node: RunningNode, datadir: Path) -> Deployment:
+    """Deploy the contracts and demo consortium once per data dir; later starts load it."""
+    saved = datadir / DEPLOYMENT_FILE
+    if saved.exists():
+        return Deployment.load(saved)
+    deployer_key = node.dev_accounts[0].private_key
+    demo = deploy_demo(connect(node.http_url), deployer_key)
+    demo.deployment.save(saved)
+    return demo.deployment
+
+
+def demo_summary(w3: Web3, deployment: Deployment) -> str:
+    """Return the lines about the contracts and the demo consortium, read back from the chain."""
+    client = LedgerClient(w3, deployment)
+    lines = ["", "Contracts (deployment saved as deployment.json in the data dir):"]
+    for name in ("Consortium", "MykeyRegistry", "PointLedger", "Settlement"):
+        lines.append(f"  {name:<14} {deployment.address_of(name)}")
+    names = dict(DEMO_MUNICIPALITIES)
+    lines += ["", "Demo residents (MyKey ID: points per municipality):"]
+    for mykey_id, _home in DEMO_RESIDENTS:
+        balances = ", ".join(
+            f"{code} {names[code]} {client.balance_of(mykey_id, int(code)):,}"
+            for code, _ in DEMO_MUNICIPALITIES
+        )
+        reserved = client.reserved_of(mykey_id)
+        lines.append(f"  {mykey_id}: {balances}; reserved {reserved:,}")
+    lines.append(
+        "Demo member and terminal keys are THROWAWAY TEST KEYS: contracts.demo.demo_key(role)."
+    )
+    return "\n".join(lines)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def main(argv: list[str]) -> int:
+    """Run `mykey dev` until Ctrl-C; return the exit code."""
+    args = parse_args(argv)
+    configure_logging(args.log_level)
+    throwaway = args.datadir is None
+    datadir: Path = Path(tempfile.mkdtemp(prefix="mykey-dev-")) if throwaway else args.datadir
+    try:
+        try:
+            node = start_embedded(
+                datadir,
+                http_port=args.http_port,
+                ws_port=args.ws_port,
+                block_period=args.block_period,
+            )
+        except (RuntimeError, OSError) as error:
+            print(f"mykey dev: cannot start the node: {error}", file=sys.stderr)
+            print("  (is another node on that port? try --http-port/--ws-port)", file=sys.stderr)
+            return 1
+        with node:
+            text = banner(node.http_url, node.ws_url, node.dev_accounts, datadir)
+            if not args.no_demo:
+                deployment = deploy_or_load(node, datadir)
+                head, tail = text.rsplit("\n\n", 1)  # keep "Press Ctrl-C" last
+                text = f"{head}\n{demo_summary(connect(node.http_url), deployment)}\n\n{tail}"
+            print(text, flush=True)
+            wait_for_signal()
+    finally:
+        if throwaway:
+            shutil.rmtree(datadir, ignore_errors=True)
+    print("dev ledger stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
