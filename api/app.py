@@ -13,8 +13,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.chain.side import ChainSide
 from api.clock import Clock, SystemClock
+from api.indexer.follower import ChainIndexer, IndexerThread
 from api.limits import BodySizeLimit
+from api.pages import PagesSettings, mount_pages
 from api.passwords import PasswordService
 from api.ports import (
     CardVerifier,
@@ -27,14 +30,19 @@ from api.ports import (
 from api.problems import install_problem_handlers
 from api.routes import (
     audit_records,
+    chain_health,
+    conversions,
     grants,
     me,
     municipalities,
     operator,
     registrations,
+    service_ids,
     sessions,
     staff_accounts,
     staff_sessions,
+    terminals,
+    treasurers,
 )
 from api.service_id_cipher import ServiceIdCipher, load_or_create_key
 from api.services.container import Services
@@ -61,9 +69,19 @@ def create_app(
     cards: CardVerifier | None = None,
     clock: Clock | None = None,
     generate_candidate: CandidateSource | None = None,
+    chain: ChainSide | None = None,
+    pages: PagesSettings | None = None,
 ) -> FastAPI:
-    """Return a ready FastAPI app for `settings`; the store is migrated before it returns."""
+    """Return a ready FastAPI app for `settings`; the store is migrated before it returns.
+
+    With `chain` (api.chain.side.build_chain_side) the ledger ports default to its web3
+    adapters, the terminal endpoints work and the indexer follows the ledger while the app runs
+    (unless `settings.follow_chain` is off).
+    """
     store = open_store(settings.database_url)
+    if chain is not None:
+        ledger = ledger or chain.ledger
+        points = points or chain.ledger
     services = Services(
         settings=settings,
         store=store,
@@ -77,9 +95,22 @@ def create_app(
         generate_candidate=generate_candidate or random_candidate,
     )
 
+    indexer = (
+        None
+        if chain is None
+        else ChainIndexer(chain.w3, chain.config.deployment, store, now=services.clock.now)
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        follower = None
+        if indexer is not None and settings.follow_chain:
+            follower = IndexerThread(indexer, interval=settings.indexer_interval_seconds)
+            follower.start()
+        _app.state.indexer_thread = follower
         yield
+        if follower is not None:
+            follower.stop()
         store.close()
 
     app = FastAPI(
@@ -89,6 +120,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.chain = chain
+    app.state.indexer = indexer
     install_problem_handlers(app)
     for module in (
         registrations,
@@ -100,7 +133,15 @@ def create_app(
         audit_records,
         grants,
         operator,
+        terminals,
+        conversions,
+        treasurers,
+        service_ids,
+        chain_health,
     ):
         app.include_router(module.router)
+    if pages is not None:
+        # the browser pages (api/pages): My Page, staff console, explorer, and /static
+        mount_pages(app, pages)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     return app

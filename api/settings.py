@@ -52,6 +52,15 @@ class ApiSettings:
     outbox_lease_seconds: int = 60
     outbox_max_attempts: int = 20
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
+    follow_chain: bool = True
+    """With a chain side, run the indexer in the background while the app runs."""
+    indexer_interval_seconds: float = 0.5
+    chain_config_file: Path | None = None
+    """api.chain.config.ChainConfig JSON: RPC URL, deployment, which address acts for whom."""
+    keystore_dir: Path | None = None
+    """Encrypted keystores (Web3 Secret Storage) of those addresses."""
+    keystore_password_file: Path | None = None
+    """Mode-0600 file holding the keystores' password."""
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> ApiSettings:
@@ -71,8 +80,8 @@ class ApiSettings:
         """Return settings for `data_dir` with `MYKEY_API_*` variables applied.
 
         Recognised: DATABASE_URL, SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD_FILE,
-        MAIL_FROM, SERVICE_ID_KEY_FILE, OUTBOX_LEASE_SECONDS. Raises SettingsError for a malformed
-        value.
+        MAIL_FROM, SERVICE_ID_KEY_FILE, OUTBOX_LEASE_SECONDS, CHAIN_CONFIG, KEYSTORE_DIR,
+        KEYSTORE_PASSWORD_FILE. Raises SettingsError for a malformed value.
         """
         env = os.environ if environ is None else environ
         settings = cls.for_data_dir(data_dir)
@@ -94,6 +103,13 @@ class ApiSettings:
             changes["mail_from"] = sender
         if key_file := env.get(prefix + "SERVICE_ID_KEY_FILE"):
             changes["service_id_key_file"] = Path(key_file)
+        for name, attribute in (
+            ("CHAIN_CONFIG", "chain_config_file"),
+            ("KEYSTORE_DIR", "keystore_dir"),
+            ("KEYSTORE_PASSWORD_FILE", "keystore_password_file"),
+        ):
+            if value := env.get(prefix + name):
+                changes[attribute] = Path(value)
         if lease := env.get(prefix + "OUTBOX_LEASE_SECONDS"):
             if not lease.isdigit() or int(lease) < 1:
                 raise SettingsError(

@@ -217,9 +217,112 @@ def _grants(connection: Connection) -> None:
     metadata.create_all(connection)
 
 
+def _chain_side(connection: Connection) -> None:
+    """Version 3: terminal nonces and actions, the chain-event index, services for lookups."""
+    metadata = MetaData()
+    # Referenced only: it exists since version 1, and create_all skips existing tables.
+    Table("accounts", metadata, Column("id", Integer, primary_key=True))
+    Table(
+        "terminal_nonces",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("terminal", String(42), nullable=False),
+        Column("nonce", String(32), nullable=False),
+        Column("seen_at", BigInteger, nullable=False),
+        UniqueConstraint("terminal", "nonce", name="uq_terminal_nonces"),
+    )
+    Table(
+        "terminal_actions",
+        metadata,
+        Column("id", String(43), primary_key=True),
+        Column("kind", String(16), nullable=False),
+        Column("terminal", String(42), nullable=False),
+        Column("business", BigInteger, nullable=False),
+        Column("amount", BigInteger, nullable=False),
+        Column("statement", LargeBinary, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("mykey_id", String(8), nullable=True),
+        Column("municipality", String(5), nullable=True),
+        Column("card_signature", LargeBinary, nullable=True),
+        Column("certificate_fingerprint", String(64), nullable=True),
+        Column("transaction_hash", String(66), nullable=True),
+        Column("service_code", String(64), nullable=True),
+        Column("created_at", BigInteger, nullable=False),
+    )
+    Table(
+        "chain_cursor",
+        metadata,
+        Column("name", String(32), primary_key=True),
+        Column("next_block", BigInteger, nullable=False),
+        Column("updated_at", BigInteger, nullable=False),
+    )
+    events = Table(
+        "chain_events",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("block_number", BigInteger, nullable=False),
+        Column("log_index", Integer, nullable=False),
+        Column("block_timestamp", BigInteger, nullable=False),
+        Column("transaction_hash", String(66), nullable=False),
+        Column("contract", String(32), nullable=False),
+        Column("name", String(32), nullable=False),
+        Column("mykey_id", String(8), nullable=True),
+        Column("municipality", Integer, nullable=True),
+        Column("counterparty", BigInteger, nullable=True),
+        Column("amount", BigInteger, nullable=True),
+        Column("period", Integer, nullable=True),
+        Column("args_json", Text, nullable=False),
+        UniqueConstraint("block_number", "log_index", name="uq_chain_events_position"),
+    )
+    Index("ix_chain_events_municipality_period", events.c.municipality, events.c.period)
+    Table(
+        "services",
+        metadata,
+        Column("service_code", String(64), primary_key=True),
+        Column("business", BigInteger, nullable=False),
+        Column("name", String(128), nullable=False),
+        Column("created_at", BigInteger, nullable=False),
+    )
+    Table(
+        "service_link_states",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+        Column("service_code", String(64), nullable=False),
+        Column("valid_until", BigInteger, nullable=True),
+        Column("address_confirmed_at", BigInteger, nullable=False),
+        UniqueConstraint("account_id", "service_code", name="uq_service_link_states"),
+    )
+    bindings = Table(
+        "card_bindings",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("card_key_id", LargeBinary, nullable=False),
+        Column("mykey_id", String(8), nullable=False),
+        Column("bound_at", BigInteger, nullable=False),
+        Column("method", String(16), nullable=False),
+        Column("municipality_code", String(5), nullable=True),
+        Column("retired_at", BigInteger, nullable=True),
+    )
+    Index("ix_card_bindings_card_key_id", bindings.c.card_key_id)
+    Index("ix_card_bindings_mykey_id", bindings.c.mykey_id)
+    Table(
+        "address_changes",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+        Column("changed_at", BigInteger, nullable=False),
+        Column("reported_by", String(64), nullable=False),
+    )
+    Index("ix_chain_events_mykey_id", events.c.mykey_id)
+    metadata.create_all(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "grants", _grants),
+    Migration(3, "chain side", _chain_side),
 )
 """The whole history, in version order. Append; never edit an applied one."""
 

@@ -9,7 +9,16 @@ forms useless to a reader of the database: password hashes (argon2id), session t
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -187,3 +196,133 @@ class Grant(Base):
     granted_by: Mapped[str] = mapped_column(String(64))
     batch_key: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class TerminalNonce(Base):
+    """A terminal request nonce already used (docs/terminal-requests.md, check 4)."""
+
+    __tablename__ = "terminal_nonces"
+    __table_args__ = (UniqueConstraint("terminal", "nonce", name="uq_terminal_nonces"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[str] = mapped_column(String(32))
+    seen_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class TerminalAction(Base):
+    """A redemption or voucher a terminal opened; the card's signed statement is its evidence.
+
+    `state` goes `open` -> `submitting` -> `done` (or `refused`); only an `open` action before
+    `expires_at` may be answered, so one statement moves points at most once.
+    """
+
+    __tablename__ = "terminal_actions"
+
+    id: Mapped[str] = mapped_column(String(43), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    terminal: Mapped[str] = mapped_column(String(42))
+    business: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    statement: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    mykey_id: Mapped[str | None] = mapped_column(String(8))
+    municipality: Mapped[str | None] = mapped_column(String(5))
+    card_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    certificate_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    transaction_hash: Mapped[str | None] = mapped_column(String(66))
+    service_code: Mapped[str | None] = mapped_column(String(64))
+    """For a service-ID lookup: the service whose number the terminal asked for."""
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ChainCursor(Base):
+    """The next block the indexer reads; moved in the same transaction as that block's events."""
+
+    __tablename__ = "chain_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_block: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ChainEvent(Base):
+    """One decoded ledger event; (block_number, log_index) is unique, so none is stored twice."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        UniqueConstraint("block_number", "log_index", name="uq_chain_events_position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+    block_timestamp: Mapped[int] = mapped_column(BigInteger)
+    transaction_hash: Mapped[str] = mapped_column(String(66))
+    contract: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(32))
+    mykey_id: Mapped[str | None] = mapped_column(String(8))
+    municipality: Mapped[int | None] = mapped_column(Integer)
+    counterparty: Mapped[int | None] = mapped_column(BigInteger)
+    """Business id (redemptions, refunds, vouchers redeemed) or partner id (conversions)."""
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    period: Mapped[int | None] = mapped_column(Integer)
+    args_json: Mapped[str] = mapped_column(Text)
+
+
+class Service(Base):
+    """A service whose customer numbers residents link (a library ...), and the business running it.
+
+    Only terminals of that business may look its numbers up.
+    """
+
+    __tablename__ = "services"
+
+    service_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    business: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServiceLinkState(Base):
+    """Until when a linked customer card is valid; when its service last confirmed the address."""
+
+    __tablename__ = "service_link_states"
+    __table_args__ = (
+        UniqueConstraint("account_id", "service_code", name="uq_service_link_states"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    service_code: Mapped[str] = mapped_column(String(64))
+    valid_until: Mapped[int | None] = mapped_column(BigInteger)
+    address_confirmed_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AddressChange(Base):
+    """A resident's address changed (reported by their municipality); the date only, no address."""
+
+    __tablename__ = "address_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    changed_at: Mapped[int] = mapped_column(BigInteger)
+    reported_by: Mapped[str] = mapped_column(String(64))
+
+
+class CardBinding(Base):
+    """A card (by its keyed identifier, card_bridge.platform_checks.binding) bound to a MyKey ID.
+
+    At most one active row (retired_at NULL) per card and per MyKey ID; retired rows stay for audit.
+    """
+
+    __tablename__ = "card_bindings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_key_id: Mapped[bytes] = mapped_column(LargeBinary, index=True)
+    mykey_id: Mapped[str] = mapped_column(String(8), index=True)
+    bound_at: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(16))
+    municipality_code: Mapped[str | None] = mapped_column(String(5))
+    retired_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_migrate_then_create_staff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = tmp_path / "data"
     assert main(["migrate", "--data-dir", str(data_dir)]) == 0
-    assert "applied migrations [1, 2]" in capsys.readouterr().out
+    assert "applied migrations [1, 2, 3]" in capsys.readouterr().out
     assert main(["migrate", "--data-dir", str(data_dir)]) == 0
     assert "up to date" in capsys.readouterr().out
 

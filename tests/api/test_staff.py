@@ -155,7 +155,7 @@ def test_operator_health(
     healthy = client.get("/operator/health", headers=auth(token))
     assert healthy.status_code == 200
     assert healthy.json()["status"] == "ok"
-    assert healthy.json()["schema_version"] == healthy.json()["schema_latest"] == 2
+    assert healthy.json()["schema_version"] == healthy.json()["schema_latest"] == 3
     register_resident(client, "TANAKA01")
     with store.sessions() as db:
         account = db.scalars(select(Account)).one()

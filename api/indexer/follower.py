@@ -1,0 +1,196 @@
+"""Follows finalized blocks over JSON-RPC and stores the contracts' decoded events.
+
+Invariants:
+- No gap, no double: the cursor (`chain_cursor.next_block`) moves in the same database
+  transaction as the events of the blocks it passes, and (block_number, log_index) is unique, so
+  a crash anywhere leaves either both or neither, and a restart resumes at the cursor.
+- Finalized only: it reads up to the node's `finalized` head (QBFT seals are final), never past it.
+- Survives the node restarting: a failed JSON-RPC call leaves the cursor where it was; the
+  background loop waits and tries again.
+
+The indexer reads with eth_getLogs filtered on the deployment's four proxy addresses, in ranges
+of at most `batch_blocks`, and decodes with contracts.events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from web3 import Web3
+
+from api.store.database import Store
+from api.store.models import ChainCursor, ChainEvent
+from contracts.deploy import PROXIED, Deployment
+from contracts.events import LedgerEvent, decode_logs
+
+CURSOR_NAME = "ledger"
+DEFAULT_BATCH_BLOCKS = 500
+_log = logging.getLogger(__name__)
+
+_COUNTERPARTY_FIELDS = ("business", "partner")
+_MUNICIPALITY_FIELDS = ("municipality", "homeMunicipality")
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+        return str(value)  # keep 256-bit nonces exact in JSON
+    return value
+
+
+def _row(event: LedgerEvent, timestamp: int) -> ChainEvent:
+    args = event.args
+    municipality = next((args[f] for f in _MUNICIPALITY_FIELDS if f in args), None)
+    counterparty = next((args[f] for f in _COUNTERPARTY_FIELDS if f in args), None)
+    mykey_id = args.get("mykeyId")
+    return ChainEvent(
+        block_number=event.block_number,
+        log_index=event.log_index,
+        block_timestamp=timestamp,
+        transaction_hash="0x" + event.transaction_hash.hex(),
+        contract=event.contract,
+        name=event.name,
+        mykey_id=mykey_id if isinstance(mykey_id, str) else None,
+        municipality=int(municipality) if municipality is not None else None,
+        counterparty=int(counterparty) if counterparty is not None else None,
+        amount=int(args["amount"]) if "amount" in args else None,
+        period=int(args["period"]) if "period" in args else None,
+        args_json=json.dumps({k: _json_ready(v) for k, v in args.items()}, sort_keys=True),
+    )
+
+
+class ChainIndexer:
+    """Copies the ledger's events into the store, block range by block range."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        store: Store,
+        *,
+        now: Callable[[], int],
+        batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+    ) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.store = store
+        self.now = now
+        self.batch_blocks = batch_blocks
+        self._addresses = [deployment.address_of(name) for name in PROXIED]
+        # One poll at a time in this process: the follower thread and a request's catch_up may
+        # race, and SQLite ignores FOR UPDATE (PostgreSQL's row lock covers other processes).
+        self._polling = threading.Lock()
+
+    def next_block(self) -> int:
+        """The first block not yet indexed (the deployment block when nothing is)."""
+        with self.store.sessions() as db:
+            cursor = db.get(ChainCursor, CURSOR_NAME)
+            return self.deployment.block_number if cursor is None else cursor.next_block
+
+    def finalized_head(self) -> int:
+        """The node's finalized head block number (raises the provider's error when down)."""
+        return int(self.w3.eth.get_block("finalized")["number"])
+
+    def lag(self) -> int:
+        """How many finalized blocks are not yet indexed."""
+        return max(0, self.finalized_head() + 1 - self.next_block())
+
+    def poll_once(self) -> int:
+        """Index one range of finalized blocks; return the blocks indexed (0: caught up)."""
+        with self._polling:
+            return self._poll_once()
+
+    def _poll_once(self) -> int:
+        start = self.next_block()
+        head = self.finalized_head()
+        if start > head:
+            return 0
+        end = min(head, start + self.batch_blocks - 1)
+        logs = self.w3.eth.get_logs(
+            {"fromBlock": start, "toBlock": end, "address": self._addresses}
+        )
+        events = decode_logs(self.deployment, logs)
+        timestamps: dict[int, int] = {}
+        for event in events:
+            if event.block_number not in timestamps:
+                block = self.w3.eth.get_block(event.block_number)
+                timestamps[event.block_number] = int(block["timestamp"])
+        with self.store.sessions() as db, db.begin():
+            self._store_range(db, events, timestamps, end + 1)
+        return end + 1 - start
+
+    def _store_range(
+        self, db: Session, events: list[LedgerEvent], timestamps: dict[int, int], next_block: int
+    ) -> None:
+        cursor = db.get(ChainCursor, CURSOR_NAME, with_for_update=True)
+        expected = self.deployment.block_number if cursor is None else cursor.next_block
+        if next_block <= expected:
+            return  # another indexer got here first; nothing to add
+        for event in events:
+            if event.block_number < expected:
+                continue  # already stored by a concurrent run
+            db.add(_row(event, timestamps[event.block_number]))
+        if cursor is None:
+            db.add(ChainCursor(name=CURSOR_NAME, next_block=next_block, updated_at=self.now()))
+        else:
+            cursor.next_block = next_block
+            cursor.updated_at = self.now()
+
+    def catch_up(self) -> int:
+        """Poll until caught up with the finalized head; return the blocks indexed."""
+        total = 0
+        while (indexed := self.poll_once()) > 0:
+            total += indexed
+        return total
+
+
+def events_named(db: Session, *names: str) -> list[ChainEvent]:
+    """Return the stored events called one of `names`, in chain order."""
+    query = (
+        select(ChainEvent)
+        .where(ChainEvent.name.in_(names))
+        .order_by(ChainEvent.block_number, ChainEvent.log_index)
+    )
+    return list(db.scalars(query))
+
+
+class IndexerThread:
+    """Runs `ChainIndexer.poll_once` in a daemon thread until stopped; survives node outages."""
+
+    def __init__(self, indexer: ChainIndexer, *, interval: float = 0.5) -> None:
+        self.indexer = indexer
+        self.interval = interval
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chain-indexer", daemon=True)
+
+    def start(self) -> None:
+        """Start following."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current poll; idempotent."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                indexed = self.indexer.poll_once()
+                self.last_error = None
+            except Exception as error:  # node down or restarting: keep the cursor, try later
+                self.last_error = f"{type(error).__name__}: {error}"
+                _log.warning("indexer poll failed, retrying: %s", self.last_error)
+                indexed = 0
+            if indexed == 0:
+                self._stop.wait(self.interval)
