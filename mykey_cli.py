@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 #: subcommand -> (module with a `main(argv) -> int`, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "dev": ("mykey_dev", "start the embedded default: one validator, contracts, demo consortium"),
+    "dev": ("mykey_dev", "start the embedded default: ledger, contracts, demo, API and pages"),
     "node": ("node.cli", "initialise and run a ledger node"),
     "net": ("network.cli", "make and run a consortium network of nodes"),
     "card": ("card_bridge.cli", "check a card reader and a My Number Card (JPKI)"),

@@ -1,10 +1,11 @@
-"""`mykey dev`: the embedded default, a one-validator ledger with contracts and a demo consortium.
+"""`mykey dev`: the embedded default: one validator, contracts, demo consortium, API and pages.
 
 This is the composition root of the dev stack, so it is the one module that may join parts whose
 packages must not import each other (node/ never imports api/): it starts the node in this
 process (`node.devmode.start_embedded`), deploys the contracts and the demo consortium through
-plain JSON-RPC (`contracts.demo.deploy_demo`), prints what a developer needs, and waits for
-Ctrl-C. Every key it prints is a public THROWAWAY TEST KEY.
+plain JSON-RPC (`contracts.demo.deploy_demo`), serves the API and pages beside it
+(`api.dev.start_dev_api`, which reaches the node only over JSON-RPC), prints what a developer
+needs, and waits for Ctrl-C. Every key and password it prints is a public THROWAWAY TEST one.
 
 A data dir given with --datadir is kept and reused: the deployment is saved there as
 deployment.json and loaded on the next start instead of deploying again.
@@ -25,8 +26,16 @@ from types import FrameType
 from web3 import HTTPProvider, Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 
+from api.dev import (
+    DEMO_STAFF,
+    DEMO_STAFF_PASSWORD,
+    DEV_API_PORT,
+    DevApi,
+    DevApiError,
+    start_dev_api,
+)
 from contracts.client import LedgerClient
-from contracts.demo import DEMO_MUNICIPALITIES, DEMO_RESIDENTS, deploy_demo
+from contracts.demo import DEMO_MUNICIPALITIES, DEMO_RESIDENTS, DemoConsortium, deploy_demo
 from contracts.deploy import Deployment
 from node.devmode import DEV_HTTP_PORT, DEV_WS_PORT, RunningNode, banner, start_embedded
 from node.logs import configure_logging
@@ -46,6 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--http-port", type=int, default=DEV_HTTP_PORT)
     parser.add_argument("--ws-port", type=int, default=DEV_WS_PORT)
     parser.add_argument("--block-period", type=float, default=None, help="seconds per block")
+    parser.add_argument("--api-port", type=int, default=DEV_API_PORT)
     parser.add_argument("--no-demo", action="store_true", help="start the bare ledger only")
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
@@ -58,15 +68,33 @@ def connect(http_url: str) -> Web3:
     return w3
 
 
-def deploy_or_load(node: RunningNode, datadir: Path) -> Deployment:
-    """Deploy the contracts and demo consortium once per data dir; later starts load it."""
+def deploy_or_load(node: RunningNode, datadir: Path) -> tuple[Deployment, DemoConsortium | None]:
+    """Deploy the contracts and demo consortium once per data dir; later starts load it.
+
+    Returns the deployment, and the demo consortium when it was deployed just now.
+    """
     saved = datadir / DEPLOYMENT_FILE
     if saved.exists():
-        return Deployment.load(saved)
+        return Deployment.load(saved), None
     deployer_key = node.dev_accounts[0].private_key
     demo = deploy_demo(connect(node.http_url), deployer_key)
     demo.deployment.save(saved)
-    return demo.deployment
+    return demo.deployment, demo
+
+
+def api_summary(url: str) -> str:
+    """Return the lines about the API, the pages and the demo staff logins."""
+    lines = [
+        "",
+        f"API and pages: {url}",
+        f"  explorer       {url}/explorer",
+        f"  My Page        {url}/my  (register with the virtual test card, PIN 1234)",
+        f"  staff console  {url}/staff",
+        f"  API reference  {url}/docs",
+        f"Demo staff logins (password {DEMO_STAFF_PASSWORD!r}, a THROWAWAY TEST PASSWORD):",
+    ]
+    lines += [f"  {login:<20} {role.value} {org or ''}" for login, role, org in DEMO_STAFF]
+    return "\n".join(lines)
 
 
 def demo_summary(w3: Web3, deployment: Deployment) -> str:
@@ -127,12 +155,23 @@ def main(argv: list[str]) -> int:
             return 1
         with node:
             text = banner(node.http_url, node.ws_url, node.dev_accounts, datadir)
+            api: DevApi | None = None
             if not args.no_demo:
-                deployment = deploy_or_load(node, datadir)
+                deployment, demo = deploy_or_load(node, datadir)
+                try:
+                    api = start_dev_api(datadir, node.http_url, demo, port=args.api_port)
+                except DevApiError as error:
+                    print(f"mykey dev: {error}", file=sys.stderr)
+                    return 1
+                extra = demo_summary(connect(node.http_url), deployment) + api_summary(api.url)
                 head, tail = text.rsplit("\n\n", 1)  # keep "Press Ctrl-C" last
-                text = f"{head}\n{demo_summary(connect(node.http_url), deployment)}\n\n{tail}"
+                text = f"{head}\n{extra}\n\n{tail}"
             print(text, flush=True)
-            wait_for_signal()
+            try:
+                wait_for_signal()
+            finally:
+                if api is not None:
+                    api.stop()
     finally:
         if throwaway:
             shutil.rmtree(datadir, ignore_errors=True)

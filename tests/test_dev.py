@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_COMMAND = [sys.executable, "-m", "mykey_cli", "dev", "--http-port", "0", "--ws-port", "0"]
+FREE_PORTS = ("--http-port", "0", "--ws-port", "0", "--api-port", "0")
+DEV_COMMAND = [sys.executable, "-m", "mykey_cli", "dev", *FREE_PORTS]
 
 
 def rpc(url: str, method: str, *params: object) -> object:
@@ -66,6 +67,17 @@ def test_mykey_dev_deploys_the_demo_consortium_and_reuses_it(tmp_path: Path) -> 
         assert "DEMOA001: 14130 Kawasaki 4,000, 13116 Toshima 5,000" in banner
         assert "THROWAWAY TEST KEYS" in banner
         head = int(str(rpc(url.group(1), "eth_blockNumber")), 16)
+        # The API and pages run beside the node, with the demo staff able to log in.
+        api = re.search(r"API and pages: (\S+)", banner)
+        assert api is not None
+        assert httpx.get(f"{api.group(1)}/health", timeout=30).json()["status"] == "ok"
+        assert httpx.get(f"{api.group(1)}/explorer", timeout=30).status_code == 200
+        login = httpx.post(
+            f"{api.group(1)}/staff/sessions",
+            json={"login_name": "kawasaki.treasurer", "password": "demo-staff-pass"},
+            timeout=30,
+        )
+        assert login.status_code == 201 and login.json()["role"] == "treasurer"
     finally:
         assert "stopped" in stop(process)
     assert (datadir / "deployment.json").exists()

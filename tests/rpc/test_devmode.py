@@ -77,7 +77,18 @@ def test_start_embedded_serves_funded_accounts_and_mines(tmp_path: Path) -> None
 
 def test_mykey_dev_prints_urls_and_keys_and_stops_on_ctrl_c() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "mykey_cli", "dev", "--http-port", "0", "--ws-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "mykey_cli",
+            "dev",
+            "--http-port",
+            "0",
+            "--ws-port",
+            "0",
+            "--api-port",
+            "0",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
