@@ -13,8 +13,10 @@
         config.toml                              the node's [rpc] ports (distinct per node)
         network.toml                             [p2p] port and every other node as a static peer
 
-`mykey net status DIR` asks each node's JSON-RPC for its head and peer count (exit 3 when a node
-does not answer). `mykey net up` needs `mykey node run` to open the network and says so.
+`mykey net status DIR` asks each node's JSON-RPC for its head, peer count and QBFT height/round
+(exit 3 when a node does not answer). `mykey net up DIR [-n 4]` makes DIR a consortium of n
+validators if it holds none, runs every node as its own `mykey node run` process on loopback and
+stops them all on Ctrl-C (node.consortium_up, started as a child process).
 
 Invariants: existing keys are never overwritten; every private key file is mode 0600; ports are
 consecutive from the given bases so N nodes fit on one loopback interface.
@@ -27,7 +29,10 @@ import datetime
 import json
 import re
 import shutil
+import signal
+import subprocess
 import sys
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +45,7 @@ from network.identity import NodeAddress, NodeKey, format_address
 from network.permissions import PermissionList, PermittedNode
 from network.pki import ConsortiumCA, Role, issue_node_files, write_crl
 from network.settings import PERMISSIONS_FILE, NetworkSettings
-from network.status import StatusError, consortium_status, format_status
+from network.status import NodeStatus, StatusError, consortium_status, format_status
 
 GENESIS_FILE = "genesis.json"
 CRL_FILE = "revoked.crl.pem"
@@ -208,6 +213,58 @@ def _write_datadir(
     settings.save(node.datadir)
 
 
+def run_up(folder: Path, validators: int) -> int:
+    """Run `mykey net up`: the node package's launcher, as a child process.
+
+    The network package never imports the node (tests/test_boundaries.py); the launcher
+    (node.consortium_up) starts one `mykey node run` per data directory and stops them all on
+    Ctrl-C. Returns its exit code.
+    """
+    command = [sys.executable, "-m", "node.consortium_up", str(folder), "-n", str(validators)]
+    process = subprocess.Popen(command)
+
+    def forward(signum: int, frame: object) -> None:
+        # Ctrl-C in a terminal reaches the launcher too; a signal sent to this process alone
+        # (a supervisor, a test) must reach it as well. It stops its nodes either way.
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    previous = {
+        signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        return process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _round_of(url: str, timeout: float) -> str:
+    """Return `height/round` from a node's `qbft_getRoundStatus`, or `-` when unavailable."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "qbft_getRoundStatus"}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the URL is the node's http:// RPC address
+        url, data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            result = json.loads(response.read()).get("result")
+        return f"{int(result['height'], 16)}/{int(result['round'], 16)}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "-"
+
+
+def with_rounds(table: str, statuses: Sequence[NodeStatus], timeout: float) -> str:
+    """Append each running node's consensus height/round to the `net status` table."""
+    lines = table.split("\n")
+    rounds = [
+        "-" if status.error is not None else _round_of(status.rpc_url, timeout)
+        for status in statuses
+    ]
+    out = [f"{lines[0]}  height/round"]
+    out.extend(f"{line}  {text}" for line, text in zip(lines[1:], rounds, strict=True))
+    return "\n".join(out)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mykey net", description="consortium network")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -233,7 +290,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--rpc-port", type=int, default=8545, help="first node's JSON-RPC port")
     init.add_argument("--block-period", type=int, default=1, help="seconds between blocks")
     init.add_argument("--request-timeout", type=int, default=4, help="QBFT round 0 timeout (s)")
-    commands.add_parser("up", help="run the consortium's nodes on loopback (not yet available)")
+    up = commands.add_parser("up", help="run every node of a consortium folder until Ctrl-C")
+    up.add_argument("folder", type=Path, help="consortium folder (made with -n nodes if new)")
+    up.add_argument("-n", "--validators", type=int, default=4, help="validators when new")
     status = commands.add_parser("status", help="show each node's head and peer count")
     status.add_argument("folder", type=Path, help="the folder `mykey net init` wrote")
     status.add_argument("--timeout", type=float, default=2.0, help="seconds to wait per node")
@@ -244,20 +303,14 @@ def main(argv: list[str]) -> int:
     """Run `mykey net ARGS`; return the process exit code."""
     arguments = _parser().parse_args(argv)
     if arguments.command == "up":
-        print(
-            "mykey net up: not yet available: it needs the node integration (`mykey node run` "
-            "opening its network with network.datadir.open_network); until then start each "
-            "data directory with `mykey node run --datadir DIR`",
-            file=sys.stderr,
-        )
-        return 2
+        return run_up(arguments.folder, arguments.validators)
     if arguments.command == "status":
         try:
             statuses = consortium_status(arguments.folder, arguments.timeout)
         except StatusError as error:
             print(f"mykey net status: {error}", file=sys.stderr)
             return 1
-        print(format_status(statuses))
+        print(with_rounds(format_status(statuses), statuses, arguments.timeout))
         return 0 if all(status.error is None for status in statuses) else 3
     try:
         specs = [OrganisationSpec.parse(text) for text in arguments.org]

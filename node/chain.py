@@ -9,8 +9,8 @@ Invariants:
 - Import checks the QBFT header rules (QBFT.md section 3) in Besu's order, then commit seals
   against the validators after the parent, then re-executes and compares roots. Blocks built here
   (`build_block` then `import_built`) are executed once: the build result is what gets checked.
-- Validator votes are not tallied yet (one validator; the multi-validator issue adds it): a block
-  carrying a vote is refused rather than silently mis-tallied.
+- Validator votes are tallied by node.votes (QBFT.md section 5): `validators_at(n)` is the set
+  after block n, so block n+1's extraData must list it.
 - Public methods take the lock shared with the txpool, so RPC threads and the block timer thread
   can call in at once.
 """
@@ -45,7 +45,7 @@ from node.execution import (
     contract_address_of,
     next_base_fee,
 )
-from node.extradata import ExtraData, ExtraDataError, decode_extra_data, encode_extra_data
+from node.extradata import ExtraData, ExtraDataError, Vote, decode_extra_data, encode_extra_data
 from node.header import (
     DIFFICULTY,
     EMPTY_OMMERS_HASH,
@@ -76,6 +76,7 @@ from node.storage import KeyValueStore, WriteBatch, schema
 from node.storage.evmdb import StateOverlay
 from node.transactions import LEGACY, SignedTransaction, pin_sender, transaction_view
 from node.triehash import BLANK_ROOT
+from node.votes import UnknownHeader, ValidatorTracker
 
 if TYPE_CHECKING:
     from node.genesis import Genesis
@@ -180,6 +181,7 @@ class Chain:
                 "use the genesis this datadir was initialised with"
             )
         self._head = self._read_header(head_hash)
+        self.validator_tracker = ValidatorTracker(self.header_by_number, genesis.qbft.epoch_length)
 
     # -- genesis --------------------------------------------------------------------------
 
@@ -619,9 +621,11 @@ class Chain:
     def validators_at(self, block_number: int) -> list[Address]:
         """Return the validators in force after block `block_number`, sorted ascending."""
         with self.lock:
-            header = self._require_header(block_number)
-            extra = decode_extra_data(header.extra_data)
-            return [Address(address) for address in sorted(extra.validators)]
+            self._require_header(block_number)
+            try:
+                return list(self.validator_tracker.tally_after(block_number).validators)
+            except UnknownHeader as error:
+                raise UnknownBlock(str(error)) from error
 
     # -- HeadEvents -----------------------------------------------------------------------
 
@@ -681,6 +685,7 @@ class Chain:
         coinbase: bytes,
         timestamp: int,
         round_number: int = 0,
+        vote: Vote | None = None,
     ) -> BuiltBlock:
         """Execute `transactions` on the head and return an unsealed block (nothing stored).
 
@@ -695,7 +700,9 @@ class Chain:
                 overlay, parent.state_root, environment, transactions, building=True
             )
             validators = self.validators_at(parent.block_number)
-            extra = ExtraData(vanity=b"\x00" * 32, validators=tuple(validators), round=round_number)
+            extra = ExtraData(
+                vanity=b"\x00" * 32, validators=tuple(validators), vote=vote, round=round_number
+            )
             fields: dict[str, Any] = dict(
                 parent_hash=parent.hash,
                 uncles_hash=EMPTY_OMMERS_HASH,
@@ -723,11 +730,15 @@ class Chain:
             included = [item.transaction for item in execution.executed]
             return BuiltBlock(header, included, execution, overlay)
 
-    def validate_header(self, header: QbftHeader, now: float) -> None:
-        """Check the QBFT header rules against the head, in Besu's order; raise InvalidBlock."""
+    def validate_header(self, header: QbftHeader, now: float, *, check_seals: bool = True) -> None:
+        """Check the QBFT header rules against the head, in Besu's order; raise InvalidBlock.
+
+        `check_seals=False` judges a proposal (QBFT.md section 4), which carries no commit seals
+        yet: every rule but BftCommitSealsValidationRule applies.
+        """
         parent = self._head
         self._validate_ancestry_and_gas(header, parent, now)
-        self._validate_validators_and_seals(header, parent)
+        self._validate_validators_and_seals(header, parent, check_seals=check_seals)
         period = self.genesis.qbft.block_period_seconds
         if header.timestamp < parent.timestamp + period:
             raise InvalidBlock(
@@ -762,7 +773,9 @@ class Chain:
         if header.difficulty != DIFFICULTY:
             raise InvalidBlock(f"difficulty must be 1, got {header.difficulty}")
 
-    def _validate_validators_and_seals(self, header: QbftHeader, parent: QbftHeader) -> None:
+    def _validate_validators_and_seals(
+        self, header: QbftHeader, parent: QbftHeader, *, check_seals: bool = True
+    ) -> None:
         try:
             extra = decode_extra_data(header.extra_data)
         except ExtraDataError as error:
@@ -770,10 +783,10 @@ class Chain:
         validators = self.validators_at(parent.block_number)
         if list(extra.validators) != validators:
             raise InvalidBlock("extraData validators differ from the validators after the parent")
-        if extra.vote is not None:
-            raise InvalidBlock("validator votes are not supported by this node yet")
         if Address(header.coinbase) not in validators:
             raise InvalidBlock(f"coinbase 0x{header.coinbase.hex()} is not a validator")
+        if not check_seals:
+            return
         try:
             verify_commit_seals(header, validators)
         except InvalidSeals as error:
@@ -824,7 +837,26 @@ class Chain:
         extra_writes: Callable[[WriteBatch], None] | None,
     ) -> BlockView:
         with self.lock:
-            self.validate_header(header, now)
+            built = self.execute_on_head(header, transactions, now, check_seals=True)
+            return self._store_block(
+                header, built.transactions, built.execution, built.overlay, extra_writes
+            )
+
+    def execute_on_head(
+        self,
+        header: QbftHeader,
+        transactions: Sequence[SignedTransaction],
+        now: float,
+        *,
+        check_seals: bool,
+    ) -> BuiltBlock:
+        """Validate a block built elsewhere against the head and re-execute it (nothing stored).
+
+        With `check_seals=False` this judges a QBFT proposal; the result can later be stored
+        with `import_built` once the commit seals are in. Raises InvalidBlock naming the rule.
+        """
+        with self.lock:
+            self.validate_header(header, now, check_seals=check_seals)
             environment = self._environment_child(self._head, header.coinbase, header.timestamp)
             overlay = StateOverlay(self.store)
             try:
@@ -845,7 +877,7 @@ class Chain:
                     raise InvalidBlock(
                         f"{name} mismatch: computed {computed!r}, header {claimed!r}"
                     )
-            return self._store_block(header, list(transactions), execution, overlay, extra_writes)
+            return BuiltBlock(header, list(transactions), execution, overlay)
 
     def _store_block(
         self,

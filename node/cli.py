@@ -2,8 +2,10 @@
 
 `mykey node init --datadir D --genesis G` validates the genesis, writes genesis.json, a default
 config.toml and a node key (mode 0600), and stores block 0. `mykey node run --datadir D` opens
-the ledger and serves until SIGINT/SIGTERM. Errors a person can fix (bad genesis, bad config,
-missing key, port in use) end as one line on stderr and exit code 1, never a stack trace.
+the ledger and serves until SIGINT/SIGTERM; on a data directory from `mykey net init` (with
+network.toml) it runs in consortium mode instead (node.consortium_cli). Errors a person can fix
+(bad genesis, bad config, missing key, port in use) end as one line on stderr and exit code 1,
+never a stack trace.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from node.consortium import is_consortium_datadir
+from node.consortium_cli import run_consortium
 from node.genesis import GenesisError, init_datadir, load_node_key, node_address
 from node.ledger import open_ledger
 from node.logs import configure_logging
@@ -52,7 +56,26 @@ def init_command(datadir: Path, genesis: Path) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Open the ledger in `args.datadir` and serve until a signal."""
+    """Open the ledger in `args.datadir` and serve until a signal.
+
+    A data directory from `mykey net init` (it has network.toml) runs in consortium mode: QBFT
+    with the other nodes over TLS decides the blocks (node.consortium_cli).
+    """
+    if is_consortium_datadir(args.datadir):
+        if args.block_period is not None:
+            print(
+                "mykey node run: --block-period does not apply to a consortium node; "
+                "the genesis blockperiodseconds is agreed by all validators",
+                file=sys.stderr,
+            )
+            return 1
+        return run_consortium(
+            args.datadir,
+            http_port=args.http_port,
+            ws_port=args.ws_port,
+            log_level=args.log_level,
+            log_json=args.log_json,
+        )
     try:
         ledger = open_ledger(args.datadir)
     except (OSError, ValueError) as error:

@@ -165,11 +165,6 @@ def test_net_init_explains_what_to_change(
     assert message in capsys.readouterr().err
 
 
-def test_net_up_says_it_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["up"]) == 2
-    assert "not yet available" in capsys.readouterr().err
-
-
 def test_network_settings_name_the_bad_key(tmp_path: Path) -> None:
     (tmp_path / "network.toml").write_text('[p2p]\npeers = ["nobody"]\n')
     with pytest.raises(SettingsError, match=r"\[p2p\] peers"):
