@@ -1,6 +1,6 @@
 """QBFT extraData as Besu encodes it: `RLP([vanity, [validators], vote, round, [seals]])`.
 
-Follows /work/shared/QBFT.md section 1 (Besu `QbftExtraDataCodec`, `BftExtraDataCodec`):
+Follows shared/QBFT.md section 1 (Besu `QbftExtraDataCodec`, `BftExtraDataCodec`):
 - vanity: Besu writes 32 bytes; any length is decoded.
 - validators: 20-byte addresses.
 - vote: `0xc0` when none, else `[recipient20, 0xff]` for ADD or `[recipient20, 0x80]` for DROP;

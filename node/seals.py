@@ -13,26 +13,24 @@ from collections.abc import Sequence
 
 import coincurve
 from eth.vm.forks.prague.blocks import PragueBlockHeader
-from eth_hash.auto import keccak
 
+from node.consensus.crypto import SECP256K1_N, address_of_public_key, recover_address
+from node.consensus.ports import InvalidSignature
+from node.consensus.rules import quorum
 from node.extradata import ExtraDataError, decode_extra_data
 from node.header import commit_seal_hash
+from node.ports import Hash32
 
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+__all__ = ["SECP256K1_N", "InvalidSeals", "address_of", "quorum", "recover_signer"]
 
 
 class InvalidSeals(ValueError):
     """A block's commit seals do not prove a quorum of validators signed it."""
 
 
-def quorum(validator_count: int) -> int:
-    """Return ceil(2n/3), the QBFT quorum for n validators (Besu BftHelpers)."""
-    return -(-2 * validator_count // 3)
-
-
 def address_of(public_key: coincurve.PublicKey) -> bytes:
     """Return the 20-byte Ethereum address of a secp256k1 public key."""
-    return bytes(keccak(public_key.format(compressed=False)[1:])[12:])
+    return bytes(address_of_public_key(public_key))
 
 
 def sign_hash(private_key: coincurve.PrivateKey, message_hash: bytes) -> bytes:
@@ -46,19 +44,14 @@ def sign_hash(private_key: coincurve.PrivateKey, message_hash: bytes) -> bytes:
 
 
 def recover_signer(message_hash: bytes, signature: bytes) -> bytes:
-    """Return the address that signed `message_hash`; raise InvalidSeals when unrecoverable."""
-    if len(signature) != 65 or signature[64] > 1:
-        raise InvalidSeals("a seal must be 65 bytes with v in {0, 1}")
-    s = int.from_bytes(signature[32:64], "big")
-    if s > SECP256K1_N // 2:
-        raise InvalidSeals("a seal has a high s value (not canonical, EIP-2)")
+    """Return the address that signed `message_hash`; raise InvalidSeals when unrecoverable.
+
+    The same rules as consensus messages (node.consensus.crypto): 65 bytes, v in {0, 1}, low s.
+    """
     try:
-        public_key = coincurve.PublicKey.from_signature_and_message(
-            signature, message_hash, hasher=None
-        )
-    except ValueError as error:
-        raise InvalidSeals(f"a seal does not recover to a public key: {error}") from error
-    return address_of(public_key)
+        return bytes(recover_address(Hash32(message_hash), signature))
+    except InvalidSignature as error:
+        raise InvalidSeals(f"a seal is not a valid signature: {error}") from error
 
 
 def commit_seal(private_key: coincurve.PrivateKey, header_commit_seal_hash: bytes) -> bytes:

@@ -61,7 +61,7 @@ def recover_address(message_hash: Hash32, signature: bytes) -> Address:
     if not 0 < r < SECP256K1_N:
         raise InvalidSignature("signature r is out of range")
     if not 0 < s <= HALF_N:
-        raise InvalidSignature("signature s is zero or above n/2 (high-s signatures are refused)")
+        raise InvalidSignature("signature s is zero or above n/2 (high s is refused, EIP-2)")
     try:
         public_key = PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
     except Exception as error:  # coincurve raises bare Exception/ValueError from libsecp256k1
