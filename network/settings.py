@@ -40,6 +40,8 @@ class NetworkSettings:
     peers: tuple[PeerEndpoint, ...]
     permissions: Path
     revocation_list: Path | None
+    permissions_contract: bytes | None = None
+    """The consortium contract whose node list must also admit a peer (None: the file alone)."""
 
     def to_toml(self, datadir: Path) -> str:
         """Return the file text, with paths written relative to `datadir` where possible."""
@@ -54,6 +56,8 @@ class NetworkSettings:
             "permissions": relative(self.permissions),
             "revocation_list": relative(self.revocation_list) if self.revocation_list else "",
         }
+        if self.permissions_contract is not None:
+            section["permissions_contract"] = "0x" + self.permissions_contract.hex()
         return tomli_w.dumps({"p2p": section})
 
     def save(self, datadir: Path) -> None:
@@ -76,7 +80,8 @@ def load_settings(datadir: Path) -> NetworkSettings:
     p2p = document.get("p2p", {})
     if not isinstance(p2p, dict):
         raise SettingsError(f"{path}: [p2p] must be a table")
-    unknown = sorted(set(p2p) - {"host", "port", "peers", "permissions", "revocation_list"})
+    known = {"host", "port", "peers", "permissions", "revocation_list", "permissions_contract"}
+    unknown = sorted(set(p2p) - known)
     if unknown:
         raise SettingsError(f"{path}: unknown key(s) in [p2p]: {', '.join(unknown)}")
     host = p2p.get("host", "127.0.0.1")
@@ -100,4 +105,21 @@ def load_settings(datadir: Path) -> NetworkSettings:
         peers=peers,
         permissions=permissions,
         revocation_list=datadir / revocation if revocation else None,
+        permissions_contract=_contract_address(path, p2p.get("permissions_contract", "")),
     )
+
+
+def _contract_address(path: Path, raw: object) -> bytes | None:
+    """Parse `[p2p] permissions_contract` (empty: none); raise SettingsError naming the key."""
+    if raw == "":
+        return None
+    text = raw[2:] if isinstance(raw, str) and raw.startswith("0x") else None
+    try:
+        address = bytes.fromhex(text) if text is not None else b""
+    except ValueError:
+        address = b""
+    if len(address) != 20:
+        raise SettingsError(
+            f"{path}: [p2p] permissions_contract must be a 0x-prefixed 20-byte address, got {raw!r}"
+        )
+    return address

@@ -267,6 +267,10 @@ class NetworkService:
     ) -> None:
         """Adopt a new permission list (and CRL) and drop connected peers they no longer admit."""
         self._gate.update_permissions(permissions, revocation_list)
+        self.recheck_peers()
+
+    def recheck_peers(self) -> None:
+        """Admit every connected peer again (the on-chain list may have changed); drop refusals."""
         now = self._wall_clock()
         for session in list(self._sessions.values()):
             try:

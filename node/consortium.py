@@ -30,12 +30,14 @@ from pathlib import Path
 from network.config import ChainIdentity, TransportConfig
 from network.datadir import open_network
 from network.pki import Role, read_certificate, read_node_binding
+from network.settings import load_settings
 from network.transport import ConsensusBroadcast, NetworkService
 from node.consensus.crypto import KeySigner, recover_address
 from node.consensus.driver import ConsensusDriver
 from node.consensus.events import MessageReceived, NewChainHead
 from node.consensus.state import Config, Context
 from node.ledger import Ledger
+from node.onchain_permissions import NODE_ALLOWED_EVENT, ContractNodePermissions
 from node.peering import LedgerPeering
 from node.ports import Address, BlockView, Hash32, LogEntry, TransactionView, TxSubmitter
 from node.qbft_chain import DEFAULT_PROPOSAL_GAS_BUDGET, QbftChain
@@ -106,6 +108,10 @@ class ConsortiumNode:
         genesis_header = ledger.chain.header_by_number(0)
         if genesis_header is None:
             raise RuntimeError(f"{datadir}: the chain has no block 0; run `mykey node init`")
+        contract = load_settings(datadir).permissions_contract
+        self.on_chain_permissions = (
+            None if contract is None else ContractNodePermissions(ledger.chain, Address(contract))
+        )
         self.network: NetworkService = open_network(
             datadir,
             chain=ChainIdentity(ledger.chain.chain_id, bytes(genesis_header.hash)),
@@ -113,6 +119,7 @@ class ConsortiumNode:
             tx_sink=self.peering,
             consensus_sink=self.peering,
             block_importer=self.peering,
+            on_chain=self.on_chain_permissions,
             config=transport,
         )
         # Only nodes certified as validators take part in QBFT (the network sends consensus
@@ -191,6 +198,16 @@ class ConsortiumNode:
         self.peering.on_block(block, logs)
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.network.announce_head)
+            if self._changes_node_permissions(logs):
+                self._loop.call_soon_threadsafe(self.network.recheck_peers)
+
+    def _changes_node_permissions(self, logs: Sequence[LogEntry]) -> bool:
+        """Return True when the block's logs change the on-chain node list this node obeys."""
+        permissions = self.on_chain_permissions
+        return permissions is not None and any(
+            entry.address == permissions.contract and entry.topics[:1] == (NODE_ALLOWED_EVENT,)
+            for entry in logs
+        )
 
     def gossip_transaction(self, raw_transaction: bytes) -> None:
         """Send a transaction accepted locally (JSON-RPC) to every peer; any thread."""
