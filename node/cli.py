@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from node.consortium import is_consortium_datadir
-from node.consortium_cli import run_consortium
+from node.consortium_cli import add_round_timeout_cap, round_timeout_cap_ms, run_consortium
 from node.genesis import GenesisError, init_datadir, load_node_key, node_address
 from node.ledger import open_ledger
 from node.logs import configure_logging
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-port", type=int, help="override [rpc] http_port (0: any free port)")
     run.add_argument("--ws-port", type=int, help="override [rpc] ws_port (0: any free port)")
     run.add_argument("--block-period", type=float, help="override [chain] block_period_seconds")
+    run.add_argument(
+        "--admin-port", type=int, default=0, help="consortium: admin endpoint port (0: any)"
+    )
+    add_round_timeout_cap(run)
     run.add_argument("--log-level", help="override [log] level (DEBUG, INFO, WARNING, ERROR)")
     run.add_argument("--log-json", action="store_true", help="log JSON lines instead of logfmt")
     return parser
@@ -55,6 +59,31 @@ def init_command(datadir: Path, genesis: Path) -> int:
     return 0
 
 
+def run_consortium_command(args: argparse.Namespace) -> int:
+    """Run a `mykey net init` data directory in consortium mode; return the exit code."""
+    if args.block_period is not None:
+        print(
+            "mykey node run: --block-period does not apply to a consortium node; "
+            "the genesis blockperiodseconds is agreed by all validators",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        cap = round_timeout_cap_ms(args.round_timeout_cap)
+    except ValueError as error:
+        print(f"mykey node run: {error}", file=sys.stderr)
+        return 2
+    return run_consortium(
+        args.datadir,
+        http_port=args.http_port,
+        ws_port=args.ws_port,
+        admin_port=args.admin_port,
+        round_timeout_cap_ms=cap,
+        log_level=args.log_level,
+        log_json=args.log_json,
+    )
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Open the ledger in `args.datadir` and serve until a signal.
 
@@ -62,20 +91,7 @@ def run_command(args: argparse.Namespace) -> int:
     with the other nodes over TLS decides the blocks (node.consortium_cli).
     """
     if is_consortium_datadir(args.datadir):
-        if args.block_period is not None:
-            print(
-                "mykey node run: --block-period does not apply to a consortium node; "
-                "the genesis blockperiodseconds is agreed by all validators",
-                file=sys.stderr,
-            )
-            return 1
-        return run_consortium(
-            args.datadir,
-            http_port=args.http_port,
-            ws_port=args.ws_port,
-            log_level=args.log_level,
-            log_json=args.log_json,
-        )
+        return run_consortium_command(args)
     try:
         ledger = open_ledger(args.datadir)
     except (OSError, ValueError) as error:

@@ -63,6 +63,8 @@ class ConsortiumOptions:
 
     block_period_ms: int | None = None
     request_timeout_ms: int | None = None
+    round_timeout_cap_ms: int | None = None
+    """The operator's cap on the doubling round timer (None: no cap, as Besu)."""
     proposal_gas_budget: int = DEFAULT_PROPOSAL_GAS_BUDGET
     transport: TransportConfig = field(
         default_factory=lambda: TransportConfig(sync_lag=VALIDATOR_SYNC_LAG)
@@ -129,7 +131,11 @@ class ConsortiumNode:
         block_period_ms = options.block_period_ms or qbft.block_period_seconds * 1000
         timeout_ms = options.request_timeout_ms or qbft.request_timeout_seconds * 1000
         context = Context(
-            config=Config(block_period_ms=block_period_ms, request_timeout_ms=timeout_ms),
+            config=Config(
+                block_period_ms=block_period_ms,
+                request_timeout_ms=timeout_ms,
+                round_timeout_cap_ms=options.round_timeout_cap_ms,
+            ),
             ops=self.qbft_chain,
             signer=KeySigner(ledger.node_key.secret),
             recover=recover_address,

@@ -56,9 +56,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_PROPOSAL_GAS_BUDGET,
         help="gas a proposal takes from the pool (it must execute well inside the round timer)",
     )
+    add_round_timeout_cap(parser)
     parser.add_argument("--log-level", help="override [log] level (DEBUG, INFO, WARNING, ERROR)")
     parser.add_argument("--log-json", action="store_true", help="log JSON lines, not logfmt")
     return parser
+
+
+def add_round_timeout_cap(parser: argparse.ArgumentParser) -> None:
+    """Add `--round-timeout-cap SECONDS`: the most a QBFT round timer may grow to."""
+    parser.add_argument(
+        "--round-timeout-cap",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="cap the doubling QBFT round timer (default: no cap, as Besu)",
+    )
+
+
+def round_timeout_cap_ms(seconds: float | None) -> int | None:
+    """Return the cap in milliseconds; raise ValueError for a cap that is not positive."""
+    if seconds is None:
+        return None
+    if seconds <= 0:
+        raise ValueError(f"--round-timeout-cap must be positive seconds, got {seconds}")
+    return round(seconds * 1000)
 
 
 def register_consortium_methods(api: EthApi, node: ConsortiumNode) -> None:
@@ -158,12 +179,15 @@ def run_consortium(
     log_level: str | None = None,
     log_json: bool = False,
     proposal_gas_budget: int = DEFAULT_PROPOSAL_GAS_BUDGET,
+    round_timeout_cap_ms: int | None = None,
 ) -> int:
     """Run the consortium node in `datadir` until a signal; return the exit code."""
     try:
         configure_logging(log_level or _configured_level(datadir), json_lines=log_json)
         _configure_network_logging()
-        options = ConsortiumOptions(proposal_gas_budget=proposal_gas_budget)
+        options = ConsortiumOptions(
+            proposal_gas_budget=proposal_gas_budget, round_timeout_cap_ms=round_timeout_cap_ms
+        )
         asyncio.run(
             serve(
                 datadir,
@@ -193,11 +217,17 @@ def _configured_level(datadir: Path) -> str:
 def main(argv: list[str]) -> int:
     """Run the consortium node from command-line arguments; return the exit code."""
     args = build_parser().parse_args(argv)
+    try:
+        cap = round_timeout_cap_ms(args.round_timeout_cap)
+    except ValueError as error:
+        print(f"mykey node run: {error}", file=sys.stderr)
+        return 2
     return run_consortium(
         args.datadir,
         http_port=args.http_port,
         ws_port=args.ws_port,
         admin_port=args.admin_port,
+        round_timeout_cap_ms=cap,
         log_level=args.log_level,
         log_json=args.log_json,
         proposal_gas_budget=args.proposal_gas_budget,
