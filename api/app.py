@@ -17,6 +17,7 @@ from api.chain.side import ChainSide
 from api.clock import Clock, SystemClock
 from api.indexer.follower import ChainIndexer, IndexerThread
 from api.limits import BodySizeLimit
+from api.notices.chain_notices import ChainNoticeHook
 from api.pages import PagesSettings, mount_pages
 from api.passwords import PasswordService
 from api.ports import (
@@ -98,7 +99,14 @@ def create_app(
     indexer = (
         None
         if chain is None
-        else ChainIndexer(chain.w3, chain.config.deployment, store, now=services.clock.now)
+        else ChainIndexer(
+            chain.w3,
+            chain.config.deployment,
+            store,
+            now=services.clock.now,
+            # Residents' chosen e-mail notices, queued in the same transaction as the events.
+            after_store=ChainNoticeHook(mail_domain=services.mail_domain, now=services.clock.now),
+        )
     )
 
     @asynccontextmanager

@@ -7,6 +7,10 @@ Invariants:
 - Finalized only: it reads up to the node's `finalized` head (QBFT seals are final), never past it.
 - Survives the node restarting: a failed JSON-RPC call leaves the cursor where it was; the
   background loop waits and tries again.
+- Hooks see what they announce: `after_store` runs inside the transaction that stores a range's
+  events and moves the cursor (the notices' hook enqueues e-mails there), so whatever it writes is
+  committed with those events or, when anything fails, rolled back with them and redone on the
+  next poll.
 
 The indexer reads with eth_getLogs filtered on the deployment's four proxy addresses, in ranges
 of at most `batch_blocks`, and decodes with contracts.events.
@@ -17,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +32,9 @@ from api.store.database import Store
 from api.store.models import ChainCursor, ChainEvent
 from contracts.deploy import PROXIED, Deployment
 from contracts.events import LedgerEvent, decode_logs
+
+AfterStore = Callable[[Session, Sequence[ChainEvent]], None]
+"""Called with the session and the rows just added, before the range's transaction commits."""
 
 CURSOR_NAME = "ledger"
 DEFAULT_BATCH_BLOCKS = 500
@@ -79,12 +86,14 @@ class ChainIndexer:
         *,
         now: Callable[[], int],
         batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+        after_store: AfterStore | None = None,
     ) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.store = store
         self.now = now
         self.batch_blocks = batch_blocks
+        self.after_store = after_store
         self._addresses = [deployment.address_of(name) for name in PROXIED]
         # One poll at a time in this process: the follower thread and a request's catch_up may
         # race, and SQLite ignores FOR UPDATE (PostgreSQL's row lock covers other processes).
@@ -135,10 +144,16 @@ class ChainIndexer:
         expected = self.deployment.block_number if cursor is None else cursor.next_block
         if next_block <= expected:
             return  # another indexer got here first; nothing to add
+        added: list[ChainEvent] = []
         for event in events:
             if event.block_number < expected:
                 continue  # already stored by a concurrent run
-            db.add(_row(event, timestamps[event.block_number]))
+            row = _row(event, timestamps[event.block_number])
+            db.add(row)
+            added.append(row)
+        if self.after_store is not None and added:
+            db.flush()
+            self.after_store(db, added)
         if cursor is None:
             db.add(ChainCursor(name=CURSOR_NAME, next_block=next_block, updated_at=self.now()))
         else:

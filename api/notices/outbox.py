@@ -27,17 +27,33 @@ class OutboxState:
     FAILED = "failed"
 
 
+_POINTS_ARRIVED = frozenset(
+    {
+        NoticeKind.POINTS_GRANTED,
+        NoticeKind.POINTS_CONVERTED,
+        NoticeKind.RESERVE_PLACED,
+        NoticeKind.RESERVE_WENT_HOME,
+    }
+)
+"""Kinds chosen with the "points granted" box: every way points arrive for the resident."""
+_MYKEY_ID_CHANGES = frozenset(
+    {NoticeKind.MYKEY_ID_REGISTERED, NoticeKind.MYKEY_ID_CHANGED, NoticeKind.MYKEY_ID_REVOKED}
+)
+
+
 def wants_notice(account: Account, kind: NoticeKind) -> bool:
     """Return True when `account` has an address and chose to receive `kind`."""
     if not account.email:
         return False
-    if kind is NoticeKind.POINTS_GRANTED:
+    if kind in _POINTS_ARRIVED:
         return account.notify_points_granted
     if kind is NoticeKind.POINTS_EXPIRED:
         return account.notify_points_expired
     if kind is NoticeKind.PASSWORD_CHANGED:
         return account.notify_password_changed
-    return account.notify_mykey_id_changes
+    if kind in _MYKEY_ID_CHANGES:
+        return account.notify_mykey_id_changes
+    raise ValueError(f"notice kind {kind.value} has no resident choice; add it to wants_notice")
 
 
 def message_id_for(idempotency_key: str, mail_domain: str) -> str:

@@ -20,6 +20,11 @@ class NoticeKind(StrEnum):
     MYKEY_ID_REGISTERED = "mykey-id-registered"
     MYKEY_ID_CHANGED = "mykey-id-changed"
     MYKEY_ID_REVOKED = "mykey-id-revoked"
+    # The reserve notices follow a conversion; a resident chooses them with "points granted",
+    # the box that stands for "points arrived" (api.notices.outbox.wants_notice).
+    POINTS_CONVERTED = "points-converted"
+    RESERVE_PLACED = "reserve-placed"
+    RESERVE_WENT_HOME = "reserve-went-home"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,34 @@ _TEMPLATES: dict[NoticeKind, tuple[str, str, str, str]] = {
         "MyKey ID revoked",
         "マイキーID {mykey_id} は失効しました。",
         "MyKey ID {mykey_id} was revoked.",
+    ),
+    NoticeKind.POINTS_CONVERTED: (
+        "ポイントが移行され、予約ポイントになりました",
+        "Points converted and reserved",
+        "マイキーID {mykey_id} に、提携先のポイントから {points} ポイントが移行され、"
+        "予約ポイントになりました。{deadline} までに利用者マイページで使う自治体を選んでください。"
+        "選ばなかった場合は、{municipality} の自治体ポイントになります。",
+        "{points} points converted from a partner are reserved for MyKey ID {mykey_id}. "
+        "Choose the municipality to use them in on My Page by {deadline}; otherwise they "
+        "become municipal points of {municipality}.",
+    ),
+    NoticeKind.RESERVE_PLACED: (
+        "予約ポイントを自治体ポイントにしました",
+        "Reserved points placed",
+        "マイキーID {mykey_id} の予約ポイント {points} ポイントが、{municipality} の"
+        "自治体ポイントになりました。有効期限は {expires_at} です。",
+        "{points} reserved points of MyKey ID {mykey_id} are now municipal points of "
+        "{municipality}, valid until {expires_at}.",
+    ),
+    NoticeKind.RESERVE_WENT_HOME: (
+        "予約ポイントが基本自治体のポイントになりました",
+        "Reserved points went to your home municipality",
+        "マイキーID {mykey_id} の予約ポイント {points} ポイントは、期限までに自治体が"
+        "選ばれなかったため、{municipality} の自治体ポイントになりました。"
+        "有効期限は {expires_at} です。",
+        "No municipality was chosen by the deadline, so {points} reserved points of MyKey ID "
+        "{mykey_id} became municipal points of your home municipality, {municipality}, "
+        "valid until {expires_at}.",
     ),
 }
 
