@@ -734,16 +734,20 @@ class Chain:
         """Check the QBFT header rules against the head, in Besu's order; raise InvalidBlock.
 
         `check_seals=False` judges a proposal (QBFT.md section 4), which carries no commit seals
-        yet: every rule but BftCommitSealsValidationRule applies.
+        yet: every rule but BftCommitSealsValidationRule applies. `now` is the node's block clock
+        (`node.devclock.BlockClock`): wall time, plus the dev offset on a dev node, so the
+        future-timestamp rule (ts <= now + 1 s) judges with the same time the producer used.
         """
         parent = self._head
         self._validate_ancestry_and_gas(header, parent, now)
         self._validate_validators_and_seals(header, parent, check_seals=check_seals)
-        period = self.genesis.qbft.block_period_seconds
-        if header.timestamp < parent.timestamp + period:
+        # TimestampMoreRecentThanParent: gap = period for periods >= 1 s; a sub-second
+        # xblockperiodmilliseconds gives gap 0 (same second allowed, never earlier).
+        gap = self.genesis.qbft.minimum_timestamp_gap
+        if header.timestamp < parent.timestamp + gap:
             raise InvalidBlock(
                 f"timestamp {header.timestamp} is less than parent's {parent.timestamp} "
-                f"+ block period {period}"
+                f"+ {gap} s (the block period's minimum gap)"
             )
         if header.uncles_hash != EMPTY_OMMERS_HASH:
             raise InvalidBlock("ommers must be empty")

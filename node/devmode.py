@@ -6,6 +6,8 @@ tool that knows those accounts works unchanged. These keys are public knowledge:
 printed as throwaway test keys and must never hold anything of value. The validator key sits on
 another path (m/44'/60'/1'/0/0) so no dev account ever signs blocks.
 
+A dev node serves the dev clock methods (evm_increaseTime, evm_setNextBlockTimestamp, evm_mine;
+see node.devclock); a block period under 1 s puts Besu's xblockperiodmilliseconds in the genesis.
 `start_embedded` runs the same node in a background thread of the calling process; tests and
 later dev-mode parts (contracts, API) build on it. Its signature is kept stable.
 """
@@ -25,7 +27,7 @@ from types import TracebackType
 from eth_account import Account
 
 from node.extradata import ExtraData, encode_extra_data
-from node.genesis import CHAIN_DIR, create_node_key, init_datadir, node_address
+from node.genesis import CHAIN_DIR, MIN_BLOCK_PERIOD_MS, create_node_key, init_datadir, node_address
 from node.ledger import open_ledger
 from node.logs import configure_logging
 from node.service import (
@@ -80,18 +82,22 @@ def dev_genesis(
     block_period_seconds: int = 1,
     gas_limit: int = DEV_GAS_LIMIT,
     chain_id: int = DEV_CHAIN_ID,
+    block_period_milliseconds: int | None = None,
 ) -> dict[str, object]:
-    """Return a Besu-format genesis document: one validator, the dev accounts funded."""
+    """Return a Besu-format genesis document: one validator, the dev accounts funded.
+
+    `block_period_milliseconds` adds Besu's `xblockperiodmilliseconds` (sub-second blocks).
+    """
     extra = encode_extra_data(ExtraData(vanity=b"\x00" * 32, validators=(validator,)))
+    qbft: dict[str, int] = {
+        "blockperiodseconds": block_period_seconds,
+        "requesttimeoutseconds": max(2 * block_period_seconds, 1),
+        "epochlength": 30000,
+    }
+    if block_period_milliseconds is not None:
+        qbft["xblockperiodmilliseconds"] = block_period_milliseconds
     return {
-        "config": {
-            "chainId": chain_id,
-            "qbft": {
-                "blockperiodseconds": block_period_seconds,
-                "requesttimeoutseconds": max(2 * block_period_seconds, 1),
-                "epochlength": 30000,
-            },
-        },
+        "config": {"chainId": chain_id, "qbft": qbft},
         "alloc": {account.address: {"balance": hex(DEV_BALANCE_WEI)} for account in accounts},
         "extraData": "0x" + extra.hex(),
         "gasLimit": hex(gas_limit),
@@ -107,6 +113,7 @@ def init_dev_datadir(
     *,
     gas_limit: int = DEV_GAS_LIMIT,
     block_period_seconds: int = 1,
+    block_period_milliseconds: int | None = None,
 ) -> None:
     """Initialise `datadir` as a dev ledger (dev validator key, dev genesis), unless it is one."""
     if (datadir / CHAIN_DIR).exists():
@@ -118,6 +125,7 @@ def init_dev_datadir(
         accounts,
         gas_limit=gas_limit,
         block_period_seconds=block_period_seconds,
+        block_period_milliseconds=block_period_milliseconds,
     )
     genesis_path = datadir / "dev-genesis.json"
     genesis_path.write_text(json.dumps(genesis, indent=2) + "\n", encoding="utf-8")
@@ -167,6 +175,13 @@ class RunningNode:
         self.stop()
 
 
+def sub_second_ms(block_period: float | None) -> int | None:
+    """Return the period in ms for a sub-second `block_period`, else None (whole seconds)."""
+    if block_period is None or block_period >= 1:
+        return None
+    return max(MIN_BLOCK_PERIOD_MS, round(block_period * 1000))
+
+
 def start_embedded(
     datadir: Path,
     *,
@@ -176,17 +191,24 @@ def start_embedded(
 ) -> RunningNode:
     """Run a dev node on `datadir` (initialised as a dev ledger if empty) in this process.
 
-    Returns once JSON-RPC answers; port 0 picks free ports. Raises what opening the ledger
-    raises (GenesisError, ConfigError, ...) or RuntimeError when the servers cannot start.
+    Returns once JSON-RPC answers; port 0 picks free ports. A new data dir with
+    `block_period` < 1 s gets `xblockperiodmilliseconds` in its genesis, so e.g. 0.05 really
+    seals up to 20 blocks a second. The dev clock methods (evm_increaseTime,
+    evm_setNextBlockTimestamp, evm_mine) are served. Raises what opening the ledger raises
+    (GenesisError, ConfigError, ...) or RuntimeError when the servers cannot start.
     """
     accounts = dev_accounts()
-    init_dev_datadir(datadir, accounts)
+    init_dev_datadir(datadir, accounts, block_period_milliseconds=sub_second_ms(block_period))
     ledger = open_ledger(datadir)
     try:
         options = service_options(
-            ledger.config, http_port=http_port, ws_port=ws_port, block_period=block_period
+            ledger.config,
+            http_port=http_port,
+            ws_port=ws_port,
+            block_period=block_period,
+            clock_control=True,
         )
-        background = BackgroundNode(NodeService(ledger, options))
+        background = BackgroundNode(NodeService(ledger, options, block_clock=ledger.clock))
         background.start()
     except BaseException:
         ledger.close()
@@ -235,15 +257,17 @@ def main(argv: list[str]) -> int:
     )
     try:
         accounts = dev_accounts()
-        init_dev_datadir(datadir, accounts)
+        period_ms = sub_second_ms(args.block_period)
+        init_dev_datadir(datadir, accounts, block_period_milliseconds=period_ms)
         ledger = open_ledger(datadir)
         options = service_options(
             ledger.config,
             http_port=args.http_port,
             ws_port=args.ws_port,
             block_period=args.block_period,
+            clock_control=True,
         )
-        service = NodeService(ledger, options)
+        service = NodeService(ledger, options, block_clock=ledger.clock)
 
         def ready() -> None:
             print(banner(service.http_url, service.ws_url, accounts, datadir), flush=True)

@@ -15,6 +15,10 @@ Rules this module keeps:
 - All transactions of a block are applied on one state, with `lock_changes` between them, and the
   state root is computed once at the end; transaction and receipt roots are built in one pass
   (node.triehash). Senders come pinned from node.transactions; nothing is recovered here.
+- Speed shortcuts (LedgerComputation's opcode loop and LedgerStack, LedgerTransactionExecutor,
+  node.fastrlp's codecs) are copies of py-evm/py-trie code paths with per-call overhead removed;
+  results are identical, which tests/node/test_execution.py checks by re-executing every block
+  on plain `PragueState` with node.fastrlp uninstalled.
 - System contracts: if the EIP-2935 history contract is present in state its slot is updated as
   py-evm's PragueVM does; the EIP-7002/7251 request contracts are not deployed on this ledger, so
   the requests hash is always sha256 of nothing.
@@ -25,6 +29,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from hashlib import sha256
 from typing import Any, ClassVar, Protocol, cast
 
@@ -33,16 +38,22 @@ from eth.abc import (
     ComputationAPI,
     MessageAPI,
     ReceiptAPI,
+    SignedTransactionAPI,
     StateAPI,
     TransactionContextAPI,
 )
 from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.exceptions import FullStack, Halt, InsufficientStack, OutOfGas
+from eth.validation import validate_stack_bytes, validate_stack_int
 from eth.vm.code_stream import CodeStream
+from eth.vm.computation import NO_RESULT
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_FAILURE,
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.transactions import BlobTransaction
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.constants import (
@@ -50,14 +61,21 @@ from eth.vm.forks.prague.constants import (
     HISTORY_STORAGE_ADDRESS,
     HISTORY_STORAGE_CONTRACT_CODE,
 )
-from eth.vm.forks.prague.state import PragueState
+from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 from eth.vm.forks.prague.transactions import PragueUnsignedLegacyTransaction
+from eth.vm.gas_meter import GasMeter
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.message import Message
+from eth.vm.opcode import _FastOpcode
 from eth.vm.spoof import SpoofTransaction
+from eth.vm.stack import Stack, to_int
 from eth_typing import Address as EvmAddress
 from eth_typing import Hash32 as EvmHash32
 from eth_utils.address import to_canonical_address
 from eth_utils.exceptions import ValidationError
+from eth_utils.logging import ExtendedDebugLogger, get_extended_debug_logger
 
+from node import fastrlp  # noqa: F401  (installs the fast trie-node codec; see its docstring)
 from node.header import DIFFICULTY, MIX_HASH
 from node.ports import AccountOverride, CallRequest, StateOverrides
 from node.storage.evmdb import StateOverlay
@@ -70,6 +88,7 @@ MAX_PREVIOUS_HASHES = 256
 
 
 JUMPDEST_ANALYSES_KEPT = 1024
+STACK_LIMIT = 1023  # py-evm refuses a push when the stack already holds more than this
 
 
 class SharedAnalysisCodeStream(CodeStream):
@@ -94,8 +113,96 @@ class SharedAnalysisCodeStream(CodeStream):
         self.valid_positions, self.invalid_positions = shared
 
 
+def _run_code(computation: Any) -> None:
+    """py-evm's opcode loop with the gas charge of `_FastOpcode`s inlined (see LedgerComputation).
+
+    Exceptions other than Halt propagate to the computation's context manager, as in py-evm.
+    """
+    gas_meter = computation._gas_meter
+    opcode_lookup = computation.opcodes
+    for opcode in computation.code:
+        opcode_fn: Any = opcode_lookup.get(opcode)
+        if opcode_fn.__class__ is _FastOpcode:
+            cost = opcode_fn.gas_cost
+            remaining = gas_meter.gas_remaining
+            if cost > remaining:
+                raise OutOfGas(
+                    f"Out of gas: Needed {cost} - Remaining {remaining} "
+                    f"- Reason: {opcode_fn.mnemonic}"
+                )
+            gas_meter.gas_remaining = remaining - cost
+            try:
+                opcode_fn.logic_fn(computation)
+            except Halt:
+                break
+        else:
+            if opcode_fn is None:
+                opcode_fn = InvalidOpcode(opcode)
+            try:
+                opcode_fn(computation=computation)
+            except Halt:
+                break
+
+
+UINT_256_LIMIT = 2**256
+
+
+class LedgerStack(Stack):
+    """py-evm's Stack with its hottest operations written without per-item helper calls.
+
+    Same items, limits, checks and exceptions as `eth.vm.stack.Stack` (0.12.1b1): pushes still
+    refuse a full stack and out-of-range items (through py-evm's validators when they fail),
+    pops still raise InsufficientStack with py-evm's messages; only the common path is inlined.
+    """
+
+    __slots__ = ()
+
+    def push_int(self, value: int) -> None:
+        """Push a 256-bit unsigned integer."""
+        if len(self.values) > STACK_LIMIT:
+            raise FullStack("Stack limit reached")
+        if not 0 <= value < UINT_256_LIMIT:
+            validate_stack_int(value)
+        self._append(value)
+
+    def push_bytes(self, value: bytes) -> None:
+        """Push up to 32 bytes."""
+        if len(self.values) > STACK_LIMIT:
+            raise FullStack("Stack limit reached")
+        if len(value) > 32:
+            validate_stack_bytes(value)
+        self._append(value)
+
+    def pop1_int(self) -> int:
+        """Pop one item as an integer."""
+        try:
+            value = self._pop()
+        except IndexError:
+            raise InsufficientStack("Wanted 1 stack item, had none") from None
+        return value if value.__class__ is int else to_int(value)
+
+    def pop_ints(self, num_items: int) -> tuple[int, ...]:
+        """Pop `num_items` items as integers, top first."""
+        values = self.values
+        if num_items > len(values):
+            raise InsufficientStack(f"Wanted {num_items} stack items, only had {len(values)}")
+        popped = values[-num_items:]
+        del values[-num_items:]
+        popped.reverse()
+        return tuple([item if item.__class__ is int else to_int(item) for item in popped])
+
+
 class LedgerComputation(PragueComputation):
-    """Prague computation using the shared jump-destination analysis."""
+    """Prague computation with the shared jump-destination analysis and a leaner opcode loop.
+
+    py-evm runs each opcode through `_FastOpcode.__call__`, which calls
+    `computation.consume_gas`, which calls `GasMeter.consume_gas`, and only then the opcode's
+    logic: three Python calls per opcode before any work. `apply_computation` below is py-evm's
+    own (eth/vm/computation.py, 0.12.1b1) with that chain inlined for `_FastOpcode`s: the same
+    fixed cost is taken from the same gas meter, with the same OutOfGas message, before the same
+    logic function runs. Opcodes of other kinds (CALL, CREATE, …) and invalid opcodes go through
+    py-evm's path unchanged. With DEBUG2 logging on, py-evm's own loop runs (it logs per opcode).
+    """
 
     def __init__(
         self,
@@ -105,6 +212,92 @@ class LedgerComputation(PragueComputation):
     ) -> None:
         super().__init__(state, message, transaction_context)
         self.code = SharedAnalysisCodeStream(message.code)
+        self._stack = LedgerStack()
+
+    @classmethod
+    def apply_computation(
+        cls,
+        state: StateAPI,
+        message: MessageAPI,
+        transaction_context: TransactionContextAPI,
+        parent_computation: ComputationAPI | None = None,
+    ) -> ComputationAPI:
+        """Run `message` as py-evm does; see the class docstring for the one difference."""
+        if cls.logger.show_debug2 or GasMeter.logger.show_debug2:
+            return super().apply_computation(
+                state, message, transaction_context, parent_computation
+            )
+        with cls(state, message, transaction_context) as computation:
+            if computation.is_origin_computation:
+                computation.contracts_created = []
+                if message.is_create:
+                    cls.consume_initcode_gas_cost(computation)
+            if parent_computation is not None:
+                computation.contracts_created = parent_computation.contracts_created
+            if message.is_create:
+                computation.contracts_created.append(message.storage_address)
+            precompile = computation.precompiles.get(message.code_address, NO_RESULT)
+            if precompile is not NO_RESULT:
+                if not message.is_delegation:
+                    precompile(computation)
+                return computation
+            _run_code(computation)
+        return computation
+
+
+class LedgerTransactionExecutor(PragueTransactionExecutor):
+    """Prague's transaction executor without an eagerly formatted debug line.
+
+    py-evm's `build_evm_message` formats a DEBUG2 message (the transaction's repr, the hex of the
+    whole contract code, a keccak of the call data) on every transaction and only then lets the
+    logger drop it. This is the same method (eth/vm/forks/cancun/state.py, 0.12.1b1) minus that
+    line; with DEBUG2 logging on, py-evm's own method runs.
+    """
+
+    def build_evm_message(self, transaction: SignedTransactionAPI) -> MessageAPI:
+        """Charge the up-front gas fee, bump the nonce, and return the transaction's message."""
+        state = self.vm_state
+        if _state_logger(type(state)).show_debug2:
+            return super().build_evm_message(transaction)
+        sender = transaction.sender
+        gas_fee = transaction.gas * state.get_gas_price(transaction)
+        blob_data_fee = (
+            self.calc_data_fee(cast(BlobTransaction, transaction))
+            if transaction.type_id == BLOB_TX_TYPE
+            else 0
+        )
+        state.delta_balance(sender, -1 * (gas_fee + blob_data_fee))
+        state.increment_nonce(sender)
+        msg_refund = self.calc_message_refund(transaction)
+        message_gas = transaction.gas - transaction.intrinsic_gas
+        contract_address: Any  # py-evm types it Address but passes None for calls
+        if transaction.to == CREATE_CONTRACT_ADDRESS:
+            contract_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
+            data = b""
+            code = transaction.data
+            is_delegation = False
+        else:
+            contract_address = None
+            data = transaction.data
+            code, delegation_address = self.get_code_at_address(transaction.to)
+            is_delegation = delegation_address is not None
+        return Message(
+            gas=message_gas,
+            to=transaction.to,
+            sender=sender,
+            value=transaction.value,
+            data=data,
+            code=code,
+            create_address=contract_address,
+            refund=msg_refund,
+            is_delegation=is_delegation,
+        )
+
+
+@cache
+def _state_logger(state_class: type) -> ExtendedDebugLogger:
+    # The logger py-evm's `BaseState.logger` property builds anew on every access.
+    return get_extended_debug_logger(f"eth.vm.state.{state_class.__name__}")
 
 
 class LedgerState(PragueState):
@@ -117,6 +310,7 @@ class LedgerState(PragueState):
     """
 
     computation_class = LedgerComputation
+    transaction_executor_class = LedgerTransactionExecutor
 
     def delta_balance(self, address: EvmAddress, delta: int) -> None:
         """Add `delta` to the balance of `address`, except the no-op case described above."""

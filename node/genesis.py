@@ -1,9 +1,11 @@
 """Genesis in the Besu format, the node key, and `init_datadir`.
 
 A genesis file is JSON: `config.chainId`, `config.qbft` {blockperiodseconds, requesttimeoutseconds,
-epochlength}, `alloc` {address: {balance, code, storage, nonce}}, `extraData` (QBFT extraData naming
-the validators), `gasLimit`, `timestamp`, `baseFeePerGas` (default 0, and it must stay 0: this is a
-zero-gas-price network), `difficulty`, optional `mixHash`, `coinbase`, `nonce`. Numbers may be
+epochlength, and Besu's experimental xblockperiodmilliseconds, which makes the block period
+milliseconds and, below 1000 ms, lets a block share its parent's timestamp}, `alloc` {address:
+{balance, code, storage, nonce}}, `extraData` (QBFT extraData naming the validators),
+`gasLimit`, `timestamp`, `baseFeePerGas` (default 0, and it must stay 0: this is a zero-gas-price
+network), `difficulty`, optional `mixHash`, `coinbase`, `nonce`. Numbers may be
 JSON integers, "0x" hex strings or decimal strings, as Besu accepts them. Fork keys that Besu
 reads (londonBlock, pragueTime, zeroBaseFee …) are tolerated and ignored: this node always runs
 Prague. Every error is a `GenesisError` naming the field, e.g. `alloc.0xab….balance`.
@@ -37,6 +39,10 @@ CHAIN_DIR = "chain"
 MAX_UINT256 = 2**256 - 1
 
 
+MIN_BLOCK_PERIOD_MS = 10
+"""Shortest xblockperiodmilliseconds accepted: below it the timer would only spin."""
+
+
 class GenesisError(ValueError):
     """The genesis file is wrong; the message names the field."""
 
@@ -52,6 +58,26 @@ class QbftOptions:
     block_period_seconds: int = 1
     request_timeout_seconds: int = 1
     epoch_length: int = 30000
+    block_period_milliseconds: int | None = None
+    """Besu's experimental `xblockperiodmilliseconds`: when set, the block period in ms."""
+
+    @property
+    def block_period(self) -> float:
+        """The block period in seconds (fractional with xblockperiodmilliseconds)."""
+        if self.block_period_milliseconds is not None:
+            return self.block_period_milliseconds / 1000
+        return float(self.block_period_seconds)
+
+    @property
+    def minimum_timestamp_gap(self) -> int:
+        """Seconds a block's timestamp must exceed its parent's by.
+
+        Besu adds TimestampMoreRecentThanParent(period) only for periods of at least 1 s; a
+        sub-second period lets a block share its parent's timestamp (never an earlier one).
+        """
+        if self.block_period_milliseconds is not None:
+            return self.block_period_milliseconds // 1000
+        return self.block_period_seconds
 
 
 @dataclass(frozen=True)
@@ -150,7 +176,17 @@ def _qbft(raw: Any) -> QbftOptions:
         raise GenesisError("config.qbft.requesttimeoutseconds must be at least 1")
     if epoch < 1:
         raise GenesisError("config.qbft.epochlength must be at least 1")
-    return QbftOptions(period, timeout, epoch)
+    milliseconds: int | None = None
+    if "xblockperiodmilliseconds" in raw:
+        milliseconds = _quantity(
+            raw["xblockperiodmilliseconds"], "config.qbft.xblockperiodmilliseconds", 3_600_000
+        )
+        if milliseconds < MIN_BLOCK_PERIOD_MS:
+            raise GenesisError(
+                f"config.qbft.xblockperiodmilliseconds must be at least {MIN_BLOCK_PERIOD_MS} "
+                f"(ms), got {milliseconds}"
+            )
+    return QbftOptions(period, timeout, epoch, milliseconds)
 
 
 def _extra_data(document: dict[str, Any]) -> tuple[bytes, tuple[bytes, ...]]:

@@ -4,7 +4,8 @@
 keys/node.key, and reloads the persisted txpool. `Ledger.produce_block(now)` builds a block from
 the pool, seals it with this node's key (one validator for now: the block needs quorum(1) = 1
 seal), imports it and persists it, all in one atomic batch that also removes the mined
-transactions from the persisted pool.
+transactions from the persisted pool. Block time comes from `Ledger.clock` (a
+`node.devclock.BlockClock`: the wall clock, or the dev clock a dev node's JSON-RPC moves).
 
 Thread safety: the chain and the pool share one re-entrant lock; every public method of all three
 takes it, so RPC reads from a thread pool and a timer thread producing blocks may run together.
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import coincurve
 
 from node.chain import Chain
 from node.config import NodeConfig, load_config
+from node.devclock import BlockClock
 from node.extradata import decode_extra_data, encode_extra_data
 from node.genesis import (
     CHAIN_DIR,
@@ -67,8 +69,9 @@ class Ledger:
     node_key: coincurve.PrivateKey
     store: KeyValueStore
     lock: threading.RLock
+    clock: BlockClock = field(default_factory=BlockClock)
 
-    def produce_block(self, now: float) -> BlockView | None:
+    def produce_block(self, now: float | None = None, *, force: bool = False) -> BlockView | None:
         """Build a block from the pool, seal it, import and persist it; return it.
 
         Returns None when the pool has nothing ready and `chain.empty_blocks` is false, or when
@@ -76,13 +79,18 @@ class Ledger:
         block period and at most `now` + 1 s (QBFT.md section 3). Transactions that cannot be
         applied are dropped from the pool with their reason (`txpool.drop_reason`).
         Raises NotAValidator when this node's key is not a validator.
+
+        `now` defaults to `self.clock.now()` (the block clock, with the dev offset if any); a
+        timestamp pinned by `evm_setNextBlockTimestamp` is used and then cleared. `force=True`
+        (`evm_mine`) seals a block even with nothing to include, moving the dev clock forward
+        when the block period makes the next valid timestamp later than now + 1 s.
         """
         try:
-            return self._produce_block(now)
+            return self._produce_block(self.clock.now() if now is None else now, force)
         finally:
             self.chain.deliver_new_heads()  # outside the lock: listeners may call back in
 
-    def _produce_block(self, now: float) -> BlockView | None:
+    def _produce_block(self, now: float, force: bool) -> BlockView | None:
         with self.lock:
             parent = self.chain.head_header
             validators = self.chain.validators_at(parent.block_number)
@@ -91,16 +99,22 @@ class Ledger:
                     f"node key address 0x{self.validator_address.hex()} is not a validator; "
                     "blocks are sealed only by validators listed in genesis extraData"
                 )
-            period = self.chain.genesis.qbft.block_period_seconds
-            timestamp = max(round(now), parent.timestamp + period)
+            gap = self.chain.genesis.qbft.minimum_timestamp_gap
+            pinned = self.clock.pinned_timestamp()
+            earliest = parent.timestamp + gap
+            timestamp = max(round(now) if pinned is None else pinned, earliest)
             if timestamp > now + 1:
-                return None
+                if not force:
+                    return None
+                self.clock.advance_to(timestamp)
+                now = self.clock.now()
+            make_empty = force or self.config.chain.empty_blocks
             candidates = self.txpool.select(parent.gas_limit)
-            if not candidates and not self.config.chain.empty_blocks:
+            if not candidates and not make_empty:
                 return None
             built = self.chain.build_block(candidates, self.validator_address, timestamp)
             rejected = built.execution.rejected
-            if not built.transactions and not self.config.chain.empty_blocks:
+            if not built.transactions and not make_empty:
                 if rejected:
                     keys = self.txpool.removal_writes([], rejected)
                     with self.store.batch() as batch:
@@ -113,6 +127,7 @@ class Ledger:
                 built, sealed, now, lambda batch: self.txpool.write_removals(batch, keys)
             )
             self.txpool.settle(built.transactions, rejected)
+            self.clock.consume_pinned(timestamp)
             return block
 
     def close(self) -> None:
@@ -128,7 +143,7 @@ def open_ledger(datadir: Path) -> Ledger:
     message naming the file at fault.
     """
     genesis = load_genesis(datadir / GENESIS_FILE)
-    config = load_config(datadir / CONFIG_FILE, float(genesis.qbft.block_period_seconds))
+    config = load_config(datadir / CONFIG_FILE, genesis.qbft.block_period)
     key = load_node_key(datadir)
     store = LevelDBStore(datadir / CHAIN_DIR)
     try:

@@ -1,10 +1,13 @@
 """The running node: one asyncio loop with the block timer and the JSON-RPC servers.
 
 Invariants: blocks are produced on one dedicated worker thread, one at a time, so the event loop
-keeps answering JSON-RPC while a block is built and persisted; the block timer fires every block
+keeps answering JSON-RPC while a block is built and persisted (a dev node's evm_mine seals from an
+RPC worker thread, still one at a time under the ledger lock); the block timer fires every block
 period measured from the previous firing (never drifting later by the production time, never
-firing twice at once); shutdown stops accepting connections first, lets the block being produced
-finish, then closes the ledger, so a Ctrl-C never leaves a half-written block.
+firing twice at once) and reads block time from one `BlockClock` (the dev clock on a dev node,
+whose evm_ methods are served only with `ServiceOptions.clock_control`); shutdown stops
+accepting connections first, lets the block being produced finish, then closes the ledger, so a
+Ctrl-C never leaves a half-written block.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from typing import Protocol
 from aiohttp import web
 
 from node.config import NodeConfig
+from node.devclock import BlockClock
 from node.logs import fields
 from node.metrics import NodeMetrics
 from node.ports import BlockView, HeadEvents, LedgerReader, TxSubmitter
+from node.rpc.devmethods import BlockProducer, DevClockMethods, register_dev_methods
 from node.rpc.dispatch import Dispatcher
 from node.rpc.filters import FilterTable
 from node.rpc.methods import EthApi, RpcLimits
@@ -76,6 +81,8 @@ class ServiceOptions:
     ws_port: int = 8546
     block_period: float = 1.0
     limits: RpcLimits = field(default_factory=RpcLimits)
+    clock_control: bool = False
+    """Dev nodes only: serve evm_increaseTime / evm_setNextBlockTimestamp / evm_mine."""
 
 
 def service_options(
@@ -84,6 +91,7 @@ def service_options(
     http_port: int | None = None,
     ws_port: int | None = None,
     block_period: float | None = None,
+    clock_control: bool = False,
 ) -> ServiceOptions:
     """Return ServiceOptions from config.toml's values, with explicit overrides applied."""
     period = block_period if block_period is not None else config.chain.block_period_seconds
@@ -92,6 +100,7 @@ def service_options(
         http_port=config.rpc.http_port if http_port is None else http_port,
         ws_port=config.rpc.ws_port if ws_port is None else ws_port,
         block_period=float(period or 1.0),
+        clock_control=clock_control,
         limits=RpcLimits(
             max_request_bytes=config.rpc.max_request_bytes,
             max_batch=config.rpc.max_batch,
@@ -109,10 +118,15 @@ class NodeService:
         ledger: LedgerHandle,
         options: ServiceOptions,
         clock: Callable[[], float] = time.time,
+        block_clock: BlockClock | None = None,
     ) -> None:
+        """`block_clock` is the ledger's clock (`Ledger.clock`); the block timer reads it, and
+        with `options.clock_control` the evm_ methods move it. Clock control needs a ledger
+        whose produce_block takes `force=True` (node.ledger.Ledger)."""
         self.ledger = ledger
         self.options = options
         self.clock = clock
+        self.block_clock = block_clock if block_clock is not None else BlockClock()
         self.metrics = NodeMetrics()
         self.metrics.track_txpool(ledger.txpool.pending_count)
         self.metrics.head_block.set(ledger.chain.head().number)
@@ -120,6 +134,11 @@ class NodeService:
         self.hub = SubscriptionHub()
         self.api = EthApi(ledger.chain, ledger.txpool, self.filters, clock, options.limits)
         self.api.pending_listeners.append(self.hub.on_pending)
+        if options.clock_control:
+            if not isinstance(ledger, BlockProducer):
+                raise TypeError("clock control needs a ledger that can force a block (Ledger)")
+            dev = DevClockMethods(self.block_clock, ledger.chain, ledger)
+            register_dev_methods(self.api.methods, dev)
         self.dispatcher = Dispatcher(self.api, self.metrics.observe_request, time.perf_counter)
         self.rpc_executor = ThreadPoolExecutor(RPC_WORKER_THREADS, thread_name_prefix="rpc")
         self.block_executor = ThreadPoolExecutor(1, thread_name_prefix="block")
@@ -216,7 +235,7 @@ class NodeService:
             started = time.perf_counter()
             try:
                 block = await loop.run_in_executor(
-                    self.block_executor, self.ledger.produce_block, time.time()
+                    self.block_executor, self.ledger.produce_block, self.block_clock.now()
                 )
             except Exception:
                 log.exception("block production failed; retrying next period")

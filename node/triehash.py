@@ -15,15 +15,16 @@ from typing import Any
 import rlp
 from eth_hash.auto import keccak
 
+from node.fastrlp import encode_raw
+
 BLANK_ROOT = keccak(rlp.encode(b""))
 
 
+_HEX_DIGIT_VALUES = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
+
+
 def _nibbles(key: bytes) -> bytes:
-    out = bytearray()
-    for byte in key:
-        out.append(byte >> 4)
-        out.append(byte & 0x0F)
-    return bytes(out)
+    return key.hex().encode("ascii").translate(_HEX_DIGIT_VALUES)
 
 
 def _hex_prefix(nibbles: bytes, is_leaf: bool) -> bytes:
@@ -41,7 +42,7 @@ def _reference(node: Any) -> Any:
     """How a parent refers to a child: inline when its RLP is under 32 bytes, else its hash."""
     if node == b"":
         return b""
-    encoded = rlp.encode(node)
+    encoded = encode_raw(node)
     return node if len(encoded) < 32 else keccak(encoded)
 
 
@@ -83,4 +84,4 @@ def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     if not values:
         return BLANK_ROOT
     items = {_nibbles(rlp.encode(index)): value for index, value in enumerate(values)}
-    return keccak(rlp.encode(_patricialize(items, 0)))
+    return keccak(encode_raw(_patricialize(items, 0)))
