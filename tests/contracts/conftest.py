@@ -1,71 +1,73 @@
-"""Chains for the contract tests.
+"""Chains for the contract tests: all of them run through this project's node.
 
-- `w3` (plus `accounts`, `node_ledger`): this project's node (node.devmode.start_embedded), one
-  per session, on 127.0.0.1 with free ports: real transactions, receipts, logs and revert data
-  over JSON-RPC. QBFT seals at most one block a second (genesis block period >= 1 s), so the
-  node runs the end-to-end rule tests of test_on_node.py.
-- `ledger`: the same contracts and client on an in-process py-evm chain (eth-tester, Prague),
-  reset by snapshot after every test, for the full matrix of allowed and refused cases.
-- `timed`: an in-process chain whose clock a test moves (`timed.advance(seconds)`), for what
-  needs days to pass: expiry, reserve deadlines, refund windows, vouchers, the model tests.
+One dev node per session (node.devmode.start_embedded) on 127.0.0.1 with free ports, sealing a
+block every 50 ms (genesis xblockperiodmilliseconds) and serving the dev clock methods
+(evm_increaseTime, evm_setNextBlockTimestamp, evm_mine): real signed transactions over
+JSON-RPC, receipts, logs and revert data.
+
+- `w3`, `accounts`, `node_ledger`: the node and the demo consortium with the deck's points,
+  deployed once per session (test_on_node.py).
+- `ledger`: a fresh deployment of the demo consortium (no points) for every test. The node has no
+  snapshot/revert; a deployment takes about half a second and a handful of blocks, so a fresh
+  one per test gives the same isolation.
+- `timed`: the same, plus `timed.advance(seconds)`, which mines an empty block `seconds` after the
+  latest one with the node's dev clock: expiry, reserve deadlines, refund windows, vouchers.
+  Time on the node only moves forward, which fresh deployments do not mind.
+- `deploy_timed`: a factory of fresh timed deployments (one per Hypothesis example).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_tester import EthereumTester, PyEVMBackend
-from web3 import EthereumTesterProvider, Web3
+from eth_account import Account
+from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 
 from contracts.client import LedgerClient
 from contracts.demo import deploy_demo
 from tests.contracts.harness import Harness
 
+BLOCK_PERIOD = 0.05
+"""Seconds per block on the test node: 20 blocks a second keep each transaction's wait short."""
+
+
+class DevClockError(RuntimeError):
+    """The node refused a dev clock request (is it a dev node started by start_embedded?)."""
+
 
 @dataclass
-class ClockChain:
-    """An in-process chain whose block time the test controls."""
+class NodeChain:
+    """The test node's chain, whose block time the test moves forward with the dev clock."""
 
     w3: Web3
-    tester: EthereumTester
     funder_key: str
 
     def now(self) -> int:
         """The latest block's timestamp."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def _dev(self, method: str, *params: Any) -> Any:
+        answer = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        if "error" in answer:
+            raise DevClockError(f"{method} failed: {answer['error']}")
+        return answer["result"]
+
     def advance(self, seconds: int) -> int:
-        """Mine an empty block `seconds` after the latest one; return its timestamp.
-
-        eth-tester's time_travel(T) mines a block at T - 1 and the next one at T.
-        """
-        target = self.now() + seconds
-        self.tester.time_travel(target + 1)
+        """Mine an empty block exactly `seconds` after the latest one; return its timestamp."""
+        self._dev("evm_setNextBlockTimestamp", self.now() + seconds)
+        self._dev("evm_mine")
         return self.now()
-
-    def snapshot(self) -> Any:
-        return self.tester.take_snapshot()
-
-    def revert(self, snapshot: Any) -> None:
-        self.tester.revert_to_snapshot(snapshot)
-
-
-def make_test_chain() -> ClockChain:
-    backend = PyEVMBackend()
-    tester = EthereumTester(backend)
-    w3 = Web3(EthereumTesterProvider(tester))
-    return ClockChain(w3=w3, tester=tester, funder_key=backend.account_keys[0].to_hex())
 
 
 @dataclass
 class TimedHarness(Harness):
-    """A Harness on a ClockChain: `advance` moves the clock."""
+    """A Harness on the NodeChain: `advance` moves block time."""
 
-    chain: ClockChain | None = None
+    chain: NodeChain | None = None
 
     def advance(self, seconds: int) -> int:
         assert self.chain is not None
@@ -73,14 +75,14 @@ class TimedHarness(Harness):
 
 
 GAS_LIMIT = 3_000_000
-"""Fixed gas per test transaction: estimation would run every call twice on py-evm."""
+"""Fixed gas per test transaction: estimation would run every call twice on the node."""
 
 
 @pytest.fixture(scope="session")
 def _node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from node.devmode import start_embedded
 
-    node = start_embedded(tmp_path_factory.mktemp("node"), block_period=0.05)
+    node = start_embedded(tmp_path_factory.mktemp("node"), block_period=BLOCK_PERIOD)
     try:
         yield node
     finally:
@@ -116,54 +118,39 @@ def node_ledger(w3: Web3, accounts: list[tuple[str, str]]) -> Harness:
 
 
 @pytest.fixture(scope="session")
-def _session_chain() -> ClockChain:
-    return make_test_chain()
+def chain(w3: Web3, accounts: list[tuple[str, str]]) -> NodeChain:
+    """The node's chain with the dev clock; dev account 1 deploys and funds the matrix tests."""
+    return NodeChain(w3=w3, funder_key=accounts[1][1])
 
 
 @pytest.fixture(scope="session")
-def _session_ledger(_session_chain: ClockChain) -> Harness:
-    chain = _session_chain
-    demo = deploy_demo(chain.w3, chain.funder_key, with_points=False, gas_limit=GAS_LIMIT)
-    return Harness(
-        w3=chain.w3,
-        client=LedgerClient(chain.w3, demo.deployment, gas_limit=GAS_LIMIT),
-        demo=demo,
-        funder_key=chain.funder_key,
-        now=chain.now,
-    )
+def deploy_timed(chain: NodeChain) -> Callable[[], TimedHarness]:
+    """Return a function that deploys a fresh demo consortium (no points) on the node."""
+
+    def deploy() -> TimedHarness:
+        deployer = Account.from_key(chain.funder_key).address
+        first_nonce = chain.w3.eth.get_transaction_count(deployer)
+        demo = deploy_demo(chain.w3, chain.funder_key, with_points=False, gas_limit=GAS_LIMIT)
+        return TimedHarness(
+            w3=chain.w3,
+            client=LedgerClient(chain.w3, demo.deployment, gas_limit=GAS_LIMIT),
+            demo=demo,
+            funder_key=chain.funder_key,
+            now=chain.now,
+            deployer_first_nonce=first_nonce,
+            chain=chain,
+        )
+
+    return deploy
 
 
 @pytest.fixture
-def ledger(_session_ledger: Harness, _session_chain: ClockChain) -> Iterator[Harness]:
-    """The demo consortium (no points yet) on `w3`; state changes are undone after each test."""
-    snapshot = _session_chain.snapshot()
-    try:
-        yield _session_ledger
-    finally:
-        _session_chain.revert(snapshot)
-
-
-@pytest.fixture(scope="session")
-def _timed_session() -> tuple[ClockChain, TimedHarness]:
-    chain = make_test_chain()
-    demo = deploy_demo(chain.w3, chain.funder_key, with_points=False, gas_limit=GAS_LIMIT)
-    harness = TimedHarness(
-        w3=chain.w3,
-        client=LedgerClient(chain.w3, demo.deployment, gas_limit=GAS_LIMIT),
-        demo=demo,
-        funder_key=chain.funder_key,
-        now=chain.now,
-        chain=chain,
-    )
-    return chain, harness
+def ledger(deploy_timed: Callable[[], TimedHarness]) -> Harness:
+    """A fresh demo consortium (no points yet) on the node, for this test alone."""
+    return deploy_timed()
 
 
 @pytest.fixture
-def timed(_timed_session: tuple[ClockChain, TimedHarness]) -> Iterator[TimedHarness]:
-    """The demo consortium on a clock-controlled chain, reset after each test."""
-    chain, harness = _timed_session
-    snapshot = chain.snapshot()
-    try:
-        yield harness
-    finally:
-        chain.revert(snapshot)
+def timed(deploy_timed: Callable[[], TimedHarness]) -> TimedHarness:
+    """A fresh demo consortium on the node whose block time the test moves forward."""
+    return deploy_timed()

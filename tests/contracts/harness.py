@@ -15,9 +15,9 @@ from eth_account import Account
 from web3 import Web3
 
 from contracts.attestation import Attestation, new_nonce
-from contracts.client import LedgerClient
+from contracts.client import LedgerClient, Sent
 from contracts.demo import DemoConsortium
-from contracts.domain import Action, MunicipalityCode, MykeyId, Points, TerminalKind
+from contracts.domain import Action, MunicipalityCode, MykeyId, Points, TerminalKind, Use
 from contracts.transactions import fund
 
 KAWASAKI = MunicipalityCode(14130)
@@ -34,6 +34,8 @@ class Harness:
     demo: DemoConsortium
     funder_key: str
     now: Callable[[], int]
+    deployer_first_nonce: int = 0
+    """The deployer's nonce before this deployment's first transaction."""
 
     @property
     def platform(self) -> str:
@@ -102,11 +104,9 @@ class Harness:
         amount: int,
         *,
         business: str = "store",
-        use=None,
+        use: Use | None = None,
         account: int = 0,
-    ):  # type: ignore[no-untyped-def]
-        from contracts.domain import Use
-
+    ) -> Sent:
         attestation, signature = self.attest(
             Action.REDEEM, mykey_id, code, amount, business=self.business_id(business)
         )

@@ -7,12 +7,13 @@ from web3 import Web3
 from contracts.attestation import Attestation, new_nonce
 from contracts.client import LedgerClient
 from contracts.demo import demo_key, deploy_demo
-from contracts.domain import Action, TerminalKind, Use
-from tests.contracts.conftest import make_test_chain
+from contracts.domain import Action, MunicipalityCode, MykeyId, Points, TerminalKind, Use
+from tests.contracts.conftest import NodeChain
 
 
-def test_demo_consortium_has_the_decks_municipalities_businesses_partner_and_residents() -> None:
-    chain = make_test_chain()
+def test_demo_consortium_has_the_decks_municipalities_businesses_partner_and_residents(
+    chain: NodeChain,
+) -> None:
     demo = deploy_demo(chain.w3, chain.funder_key, gas_limit=3_000_000)
     client = LedgerClient(chain.w3, demo.deployment, gas_limit=3_000_000)
     assert set(demo.municipalities) == {14130, 13116}
@@ -37,9 +38,9 @@ def test_demo_consortium_has_the_decks_municipalities_businesses_partner_and_res
     # The demo is usable end to end: DEMOA001 spends 500 of Toshima's points at the store.
     attestation = Attestation(
         action=Action.REDEEM,
-        mykey_id="DEMOA001",
-        municipality=13116,
-        amount=500,  # type: ignore[arg-type]
+        mykey_id=MykeyId("DEMOA001"),
+        municipality=MunicipalityCode(13116),
+        amount=Points(500),
         business=store.business_id,
         nonce=new_nonce(),
         deadline=chain.now() + 600,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from contracts.deploy import Deployment, DeploymentFileError
 from contracts.events import decode_logs
@@ -22,10 +23,11 @@ def test_deployment_round_trips_through_its_json_file(ledger: Harness, tmp_path:
 
 def test_create_address_matches_the_chain(ledger: Harness) -> None:
     deployment = ledger.client.deployment
-    # The deployer's first transactions created the Consortium implementation and its proxy.
-    receipt_block = ledger.w3.eth.get_block(1, full_transactions=True)
-    creator = receipt_block["transactions"][0]["from"]
-    assert create_address(creator, 1) == deployment.consortium
+    # The deployment's first two transactions created the Consortium implementation and its
+    # proxy, from the deployer's nonce before it.
+    creator = Account.from_key(ledger.funder_key).address
+    assert create_address(creator, ledger.deployer_first_nonce + 1) == deployment.consortium
+    assert create_address(creator, ledger.deployer_first_nonce + 2) != deployment.consortium
 
 
 def test_decode_logs_skips_foreign_logs_and_keeps_order(ledger: Harness) -> None:

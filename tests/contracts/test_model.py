@@ -17,7 +17,7 @@ from contracts.client import Sent
 from contracts.domain import Action, TerminalKind, Use
 from contracts.errors import LedgerRevert
 from contracts.transactions import TransactionFailed
-from tests.contracts.conftest import ClockChain, TimedHarness
+from tests.contracts.conftest import NodeChain, TimedHarness
 from tests.contracts.harness import KAWASAKI, TOSHIMA
 from tests.contracts.model import DAY, LedgerModel, Refused
 
@@ -31,14 +31,15 @@ AMOUNTS = st.integers(min_value=1, max_value=1_500)
 
 
 class LedgerComparison(RuleBasedStateMachine):
-    """One example: fresh residents on the shared timed chain, undone at teardown."""
+    """One example: a fresh deployment and fresh residents on the node, time moving forward."""
 
-    harness: TimedHarness
-    chain: ClockChain
+    deploy: Callable[[], TimedHarness]
 
     def __init__(self) -> None:
         super().__init__()
-        self.snapshot = self.chain.snapshot()
+        self.harness = self.deploy()
+        assert self.harness.chain is not None
+        self.chain: NodeChain = self.harness.chain
         # Run ahead of the wall clock, so block times depend only on the steps (replayable).
         self.chain.advance(6 * 3600)
         h = self.harness
@@ -71,9 +72,6 @@ class LedgerComparison(RuleBasedStateMachine):
         self.chain_vouchers: list[int] = []
         self.store = h.business_id("store")
         self.start_periods = {code: h.client.current_period(code) for code in CODES}
-
-    def teardown(self) -> None:
-        self.chain.revert(self.snapshot)
 
     # ---- the differential step ---------------------------------------------------------------
 
@@ -281,14 +279,12 @@ class LedgerComparison(RuleBasedStateMachine):
             assert h.client.reserved_of(r) == model.reserved(r, now)
 
 
-def test_contracts_agree_with_the_model(_timed_session: tuple[ClockChain, TimedHarness]) -> None:
-    chain, harness = _timed_session
-    LedgerComparison.chain = chain
-    LedgerComparison.harness = harness
+def test_contracts_agree_with_the_model(deploy_timed: Callable[[], TimedHarness]) -> None:
+    LedgerComparison.deploy = staticmethod(deploy_timed)
     run_state_machine_as_test(
         LedgerComparison,
         settings=settings(
-            max_examples=5,
+            max_examples=4,  # each example is a fresh deployment on the node
             stateful_step_count=12,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

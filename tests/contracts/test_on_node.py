@@ -1,6 +1,7 @@
 """The rules end to end through this project's node: real signed transactions over JSON-RPC,
 receipts, eth_getLogs by MyKey ID and municipality topics, and revert data decoded into readable
-refusals. (The full refusal matrix runs on the in-process chain; see conftest.py.)"""
+refusals, on the session's demo deployment with the deck's points. (The full refusal matrix
+runs on the same node with a fresh deployment per test; see conftest.py.)"""
 
 from __future__ import annotations
 
