@@ -1,14 +1,19 @@
 """Gas of each point-ledger operation: typical (fresh resident) and worst case (full history).
 
-Runs on an in-process py-evm chain (eth-tester, a dev dependency), deploys the demo consortium
-and prints one line per operation. Worst case: 32 lots (the cap) and 8 pending reserves.
+Starts this project's dev node in a throwaway data dir (fast blocks and the dev-only block
+clock, which moves time forward for the history), deploys the demo consortium and prints one line
+per operation. Worst case: 32 lots (the cap) and 8 pending reserves.
 Usage: .venv/bin/python -m bench.contract_gas
 """
 
 from __future__ import annotations
 
-from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
-from web3 import EthereumTesterProvider, Web3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from web3 import HTTPProvider, Web3
+from web3.middleware import ExtraDataToPOAMiddleware
 
 from contracts.attestation import Attestation, new_nonce
 from contracts.client import LedgerClient, Sent
@@ -22,6 +27,7 @@ from contracts.domain import (
     TerminalKind,
     Use,
 )
+from node.devmode import RunningNode, start_embedded
 
 DAY = 86_400
 KAWASAKI = MunicipalityCode(14130)
@@ -29,13 +35,12 @@ GAS = 3_000_000
 
 
 class Bench:
-    """The demo consortium on an in-process chain whose clock the bench moves."""
+    """The demo consortium on a dev node whose block clock the bench moves."""
 
-    def __init__(self) -> None:
-        backend = PyEVMBackend()
-        self.tester = EthereumTester(backend)
-        self.w3 = Web3(EthereumTesterProvider(self.tester))
-        self.key: str = backend.account_keys[0].to_hex()
+    def __init__(self, node: RunningNode) -> None:
+        self.w3 = Web3(HTTPProvider(node.http_url, request_kwargs={"timeout": 60}))
+        self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+        self.key: str = node.dev_accounts[0].private_key
         self.demo: DemoConsortium = deploy_demo(self.w3, self.key, with_points=False, gas_limit=GAS)
         self.client = LedgerClient(self.w3, self.demo.deployment, gas_limit=GAS)
         self.store = self.demo.businesses["store"]
@@ -44,8 +49,16 @@ class Bench:
     def now(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def _dev(self, method: str, *params: Any) -> Any:
+        answer = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        if "error" in answer:
+            raise RuntimeError(f"{method} failed: {answer['error']}")
+        return answer["result"]
+
     def advance(self, seconds: int) -> None:
-        self.tester.time_travel(self.now() + seconds + 1)
+        """Mine an empty block `seconds` + 1 after the latest one (the dev clock)."""
+        self._dev("evm_setNextBlockTimestamp", self.now() + seconds + 1)
+        self._dev("evm_mine")
 
     def attest(
         self, action: Action, mykey_id: str, amount: int, business: int
@@ -133,7 +146,15 @@ def measure(bench: Bench, mykey_id: str, label: str) -> list[tuple[str, int]]:
 
 
 def main() -> None:
-    bench = Bench()
+    with (
+        tempfile.TemporaryDirectory(prefix="mykey-gas-") as datadir,
+        start_embedded(Path(datadir), block_period=0.05) as node,
+    ):
+        report(Bench(node))
+
+
+def report(bench: Bench) -> None:
+    """Measure every operation on `bench` and print the table."""
     client = bench.client
     rows = [("registerMykey", client.register_mykey(bench.key, "BENCH001", KAWASAKI).gas_used)]
     rows += measure(bench, "BENCH001", "fresh resident")
