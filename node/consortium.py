@@ -128,7 +128,7 @@ class ConsortiumNode:
         # messages to no one else); a member follows by head announcements and sync.
         binding = read_node_binding(read_certificate(datadir / "keys" / "tls.crt"))
         self.runs_consensus = binding.role is Role.VALIDATOR
-        block_period_ms = options.block_period_ms or qbft.block_period_seconds * 1000
+        block_period_ms = options.block_period_ms or round(qbft.block_period * 1000)
         timeout_ms = options.request_timeout_ms or qbft.request_timeout_seconds * 1000
         context = Context(
             config=Config(

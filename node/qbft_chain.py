@@ -205,7 +205,8 @@ class QbftChain:
         """Return a new block on the head from the pool, with `proposer` as coinbase.
 
         The timestamp is the block timer's wall time in whole seconds, but never earlier than
-        the parent's plus the block period (Besu TimestampMoreRecentThanParent).
+        the parent's plus the block period (Besu TimestampMoreRecentThanParent; with a
+        sub-second `xblockperiodmilliseconds` period, never earlier than the parent's).
         """
         ledger = self.ledger
         started = time.perf_counter()
@@ -217,8 +218,8 @@ class QbftChain:
                     height,
                     parent.block_number,
                 )
-            period = self.chain.genesis.qbft.block_period_seconds
-            timestamp = max(round_half_up(timestamp_ms), parent.timestamp + period)
+            gap = self.chain.genesis.qbft.minimum_timestamp_gap  # 0 for sub-second periods
+            timestamp = max(round_half_up(timestamp_ms), parent.timestamp + gap)
             candidates = ledger.txpool.select(min(parent.gas_limit, self.proposal_gas_budget))
             vote = None
             if self._choose_vote is not None:

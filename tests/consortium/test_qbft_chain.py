@@ -233,3 +233,31 @@ def test_a_single_vote_does_not_change_the_set(members: list[Member], clock: Clo
     assert NEWCOMER not in chain.validators_at(chain.head_header.block_number)
     tally = chain.validator_tracker.tally_after(chain.head_header.block_number)
     assert tally.votes == {(members[0].address, NEWCOMER): VoteType.ADD}
+
+
+def test_a_sub_second_consortium_builds_blocks_within_one_second(clock: Clock) -> None:
+    validators = [address_of(key.public_key) for key in TEST_KEYS[:4]]
+    document = genesis_document(validators=validators)
+    document["config"]["qbft"]["xblockperiodmilliseconds"] = 250
+    genesis = parse_genesis(json.loads(json.dumps(document)))
+    made: list[Member] = []
+    for key in TEST_KEYS[:4]:
+        store = MemoryStore()
+        Chain.initialize(store, genesis)
+        ledger = build_ledger(store, genesis, NodeConfig(), key)
+        votes = PendingVotes(Address(address_of(key.public_key)), 8)
+        made.append(Member(key, ledger, QbftChain(ledger, clock, votes.choose), votes))
+    try:
+        for _ in range(3):
+            clock.now += 0.25  # four blocks a second: they share whole-second timestamps
+            finalize_next(made, clock)
+            clock.now -= 1  # finalize_next moves the clock a whole second; take it back
+        stamps = [
+            made[0].ledger.chain.header_by_number(n).timestamp  # type: ignore[union-attr]
+            for n in (1, 2, 3)
+        ]
+        assert stamps == sorted(stamps)
+        assert stamps[-1] - stamps[0] <= 1  # one period would have forced 2 s apart
+    finally:
+        for member in made:
+            member.ledger.close()
