@@ -14,9 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from api.chain.actions import (
     CardAnswer,
+    SpendTarget,
     b64url,
     claim_action,
     open_action,
@@ -38,6 +40,8 @@ from api.deps import DbDep, ServicesDep
 from api.errors import FieldError, InvalidFields, LedgerUnavailable
 from api.messages import Message
 from api.services.audit import Actor, ActorKind, record_audit
+from api.services.container import Services
+from api.store.models import TerminalAction
 from contracts.domain import TerminalKind, Use, end_of_jst_day, format_code
 
 router = APIRouter(prefix="/terminal/v1", tags=["terminals"])
@@ -186,19 +190,8 @@ def open_redemption(
     body: ActionIn, terminal: PointUseTerminal, services: ServicesDep, db: DbDep, chain: ChainDep
 ) -> ActionOut:
     """Open a redemption for `amount` points; the card signs the returned statement."""
-    opened = open_action(
-        db=db,
-        kind="redemption",
-        terminal=terminal,
-        amount=_amount(body),
-        now=services.clock.now(),
-        ttl=chain.config.action_ttl_seconds,
-    )
-    return ActionOut(
-        action_id=opened.action_id,
-        amount=opened.amount,
-        expires_at=opened.expires_at,
-        statement=b64url(opened.statement),
+    return _open(
+        kind="redemption", body=body, terminal=terminal, services=services, db=db, chain=chain
     )
 
 
@@ -217,13 +210,15 @@ def answer_redemption(
     chain: ChainDep,
 ) -> RedemptionOut:
     """Verify the card, attest, redeem; answer once the receipt is final."""
-    now = services.clock.now()
     answer = _answer(body)
-    action = claim_action(
-        db=db, kind="redemption", action_id=action_id, terminal=terminal.address, now=now
-    )
-    target, result = settle_action(
-        db=db, chain=chain, cards=services.cards, action=action, answer=answer, now=now
+    action, target, result = _settle(
+        kind="redemption",
+        action_id=action_id,
+        answer=answer,
+        terminal=terminal,
+        services=services,
+        db=db,
+        chain=chain,
     )
     assert isinstance(result, Redemption)
     return RedemptionOut(
@@ -241,19 +236,8 @@ def open_voucher(
     body: ActionIn, terminal: VoucherTerminal, services: ServicesDep, db: DbDep, chain: ChainDep
 ) -> ActionOut:
     """Open a voucher issue for `amount` points; the card signs the returned statement."""
-    opened = open_action(
-        db=db,
-        kind="voucher",
-        terminal=terminal,
-        amount=_amount(body),
-        now=services.clock.now(),
-        ttl=chain.config.action_ttl_seconds,
-    )
-    return ActionOut(
-        action_id=opened.action_id,
-        amount=opened.amount,
-        expires_at=opened.expires_at,
-        statement=b64url(opened.statement),
+    return _open(
+        kind="voucher", body=body, terminal=terminal, services=services, db=db, chain=chain
     )
 
 
@@ -272,13 +256,15 @@ def answer_voucher(
     chain: ChainDep,
 ) -> VoucherOut:
     """Verify the card, attest, issue the voucher; answer once the receipt is final."""
-    now = services.clock.now()
     answer = _answer(body)
-    action = claim_action(
-        db=db, kind="voucher", action_id=action_id, terminal=terminal.address, now=now
-    )
-    target, result = settle_action(
-        db=db, chain=chain, cards=services.cards, action=action, answer=answer, now=now
+    action, target, result = _settle(
+        kind="voucher",
+        action_id=action_id,
+        answer=answer,
+        terminal=terminal,
+        services=services,
+        db=db,
+        chain=chain,
     )
     assert isinstance(result, IssuedVoucher)
     valid_until = end_of_jst_day(result.expires_at - 1)
@@ -292,6 +278,51 @@ def answer_voucher(
         remaining_balance=result.remaining_balance,
         transaction_hash=result.transaction_hash,
     )
+
+
+def _open(
+    *,
+    kind: str,
+    body: ActionIn,
+    terminal: TerminalRegistration,
+    services: Services,
+    db: Session,
+    chain: ChainSide,
+) -> ActionOut:
+    """Open a spending action of `kind` and hand back the statement the card must sign."""
+    opened = open_action(
+        db=db,
+        kind=kind,
+        terminal=terminal,
+        amount=_amount(body),
+        now=services.clock.now(),
+        ttl=chain.config.action_ttl_seconds,
+    )
+    return ActionOut(
+        action_id=opened.action_id,
+        amount=opened.amount,
+        expires_at=opened.expires_at,
+        statement=b64url(opened.statement),
+    )
+
+
+def _settle(
+    *,
+    kind: str,
+    action_id: str,
+    answer: CardAnswer,
+    terminal: TerminalRegistration,
+    services: Services,
+    db: Session,
+    chain: ChainSide,
+) -> tuple[TerminalAction, SpendTarget, Redemption | IssuedVoucher]:
+    """Claim this terminal's open action of `kind` and settle it with the card's answer."""
+    now = services.clock.now()
+    action = claim_action(db=db, kind=kind, action_id=action_id, terminal=terminal.address, now=now)
+    target, result = settle_action(
+        db=db, chain=chain, cards=services.cards, action=action, answer=answer, now=now
+    )
+    return action, target, result
 
 
 def _jst_day(timestamp: int) -> str:

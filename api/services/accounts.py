@@ -21,7 +21,9 @@ from api.notices.render import NoticeKind
 from api.passwords import PasswordService, is_valid_resident_password
 from api.services.audit import Actor, ActorKind, record_audit
 from api.services.lockout import (
+    LockAudit,
     LockoutPolicy,
+    check_password,
     ensure_not_locked,
     locked_error,
     record_failure,
@@ -80,23 +82,16 @@ def login_resident(
     if account is None:
         passwords.verify_dummy(password)
         raise AuthenticationFailed(LOGIN_FAILED)
-    ensure_not_locked(account, now)
-    if not passwords.verify(account.password_hash, password):
-        just_locked = record_failure(account, lockout, now)
-        if just_locked:
-            record_audit(
-                db=db,
-                at=now,
-                actor=resident_actor(account),
-                action="resident.locked",
-                target=account.mykey_id,
-                detail={"locked_until": account.locked_until},
-            )
-        db.commit()
-        if just_locked and account.locked_until is not None:
-            raise locked_error(account.locked_until, now)
-        raise AuthenticationFailed(LOGIN_FAILED)
-    record_success(account)
+    check_password(
+        db=db,
+        passwords=passwords,
+        policy=lockout,
+        account=account,
+        password=password,
+        now=now,
+        audit=LockAudit(resident_actor(account), "resident.locked", account.mykey_id),
+        failure=LOGIN_FAILED,
+    )
     token = new_token()
     expires_at = now + session_ttl_seconds
     db.add(

@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from api.errors import AccountLocked
+from sqlalchemy.orm import Session
+
+from api.errors import AccountLocked, AuthenticationFailed
 from api.messages import Message
+from api.passwords import PasswordService
+from api.services.audit import Actor, record_audit
 
 
 class Lockable(Protocol):
@@ -20,6 +24,21 @@ class Lockable(Protocol):
 
     failed_login_count: int
     locked_until: int | None
+
+
+class PasswordHolder(Lockable, Protocol):
+    """A lockable row that also holds a password hash."""
+
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class LockAudit:
+    """What the audit log says when a wrong password locks an account."""
+
+    actor: Actor
+    action: str
+    target: str
 
 
 @dataclass(frozen=True)
@@ -63,3 +82,40 @@ def record_success(account: Lockable) -> None:
     """Reset the counters after a correct password."""
     account.failed_login_count = 0
     account.locked_until = None
+
+
+def check_password(
+    *,
+    db: Session,
+    passwords: PasswordService,
+    policy: LockoutPolicy,
+    account: PasswordHolder,
+    password: str,
+    now: int,
+    audit: LockAudit,
+    failure: Message,
+) -> None:
+    """Check `password` for `account` under the lock-out rules; return only when it is right.
+
+    A wrong password is counted and committed at once (with an audit record when it locks the
+    account). Raises AccountLocked while locked or when this failure locks it, otherwise
+    AuthenticationFailed(`failure`).
+    """
+    ensure_not_locked(account, now)
+    if passwords.verify(account.password_hash, password):
+        record_success(account)
+        return
+    just_locked = record_failure(account, policy, now)
+    if just_locked:
+        record_audit(
+            db=db,
+            at=now,
+            actor=audit.actor,
+            action=audit.action,
+            target=audit.target,
+            detail={"locked_until": account.locked_until},
+        )
+    db.commit()
+    if just_locked and account.locked_until is not None:
+        raise locked_error(account.locked_until, now)
+    raise AuthenticationFailed(failure)

@@ -28,13 +28,7 @@ from api.errors import (
 from api.messages import Message
 from api.passwords import PasswordService, is_valid_staff_password
 from api.services.audit import Actor, ActorKind, record_audit
-from api.services.lockout import (
-    LockoutPolicy,
-    ensure_not_locked,
-    locked_error,
-    record_failure,
-    record_success,
-)
+from api.services.lockout import LockAudit, LockoutPolicy, check_password
 from api.store.models import StaffAccount, StaffSession
 from api.tokens import new_token, token_hash
 
@@ -193,23 +187,16 @@ def login_staff(
     if staff is None or not staff.active:
         passwords.verify_dummy(password)
         raise AuthenticationFailed(STAFF_LOGIN_FAILED)
-    ensure_not_locked(staff, now)
-    if not passwords.verify(staff.password_hash, password):
-        just_locked = record_failure(staff, lockout, now)
-        if just_locked:
-            record_audit(
-                db=db,
-                at=now,
-                actor=staff_actor(staff),
-                action="staff.locked",
-                target=staff.login_name,
-                detail={"locked_until": staff.locked_until},
-            )
-        db.commit()
-        if just_locked and staff.locked_until is not None:
-            raise locked_error(staff.locked_until, now)
-        raise AuthenticationFailed(STAFF_LOGIN_FAILED)
-    record_success(staff)
+    check_password(
+        db=db,
+        passwords=passwords,
+        policy=lockout,
+        account=staff,
+        password=password,
+        now=now,
+        audit=LockAudit(staff_actor(staff), "staff.locked", staff.login_name),
+        failure=STAFF_LOGIN_FAILED,
+    )
     token = new_token()
     expires_at = now + session_ttl_seconds
     db.add(
