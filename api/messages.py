@@ -103,6 +103,10 @@ FIELD_MESSAGES: dict[str, Message] = {
     "csv-columns": Message(
         "この行の項目数が正しくありません（3項目）。", "This line does not have exactly 3 columns."
     ),
+    "csv-format": Message(
+        "CSVの形式が正しくありません（引用符や改行を確認してください）。",
+        "The CSV is malformed (check its quotes and line breaks).",
+    ),
     "csv-encoding": Message(
         "CSVはUTF-8またはShift_JISで保存してください。", "Save the CSV as UTF-8 or Shift_JIS."
     ),

@@ -263,11 +263,16 @@ def grant_single(*, context: GrantingContext, line: GrantLine, idempotency_key: 
 def grant_batch(*, context: GrantingContext, csv_text: str, batch_key: str) -> list[GrantResult]:
     """Grant every line of a CSV (`mykey_id,points,activity` header); report each line.
 
-    Raises InvalidFields for a missing header or too many lines (nothing is granted then).
+    Raises InvalidFields for a malformed CSV, a missing header or too many lines (nothing is
+    granted then).
     """
-    reader = csv.reader(io.StringIO(csv_text))
+    # newline="": the csv module itself must see \r, \n and \r\n line ends (csv docs).
+    reader = csv.reader(io.StringIO(csv_text, newline=""))
     # (line number in the file, cells), blank lines skipped, so reports point at the real line
-    rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    try:
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error:
+        raise InvalidFields([FieldError.of("body", "csv-format")]) from None
     if not rows or tuple(cell.strip().lower() for cell in rows[0][1]) != CSV_HEADER:
         raise InvalidFields([FieldError.of("body", "csv-header")])
     if len(rows) - 1 > MAX_BATCH_LINES:

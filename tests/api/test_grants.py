@@ -185,6 +185,23 @@ def test_batch_needs_the_header_and_reads_shift_jis(client: TestClient, admin_to
     assert report["lines"][0]["errors"][0]["code"] == "mykey-id-format"
 
 
+def test_a_batch_with_bare_carriage_returns_or_broken_quotes_gets_a_field_error(
+    client: TestClient, admin_token: str
+) -> None:
+    headers = {**auth(kawasaki_staff(client, admin_token)), "Content-Type": "text/csv"}
+    # Old Mac line ends are line ends: the file is read, and its one line reported.
+    old_mac = b"mykey_id,points,activity\rTANAKA01,200,dancing\r"
+    report = client.post("/grants/batches", headers=headers, content=old_mac)
+    assert report.status_code == 200, report.text
+    assert [line["mykey_id"] for line in report.json()["lines"]] == ["TANAKA01"]
+    # A lone carriage return found by the schema fuzzer once answered 500.
+    assert client.post("/grants/batches", headers=headers, content=b"\r0").status_code == 422
+    # An unclosed quote runs to the end of the file: one cell, reported on its line.
+    broken = b'mykey_id,points,activity\n"TANAKA01,200,volunteering\n'
+    lines = client.post("/grants/batches", headers=headers, content=broken).json()["lines"]
+    assert [line["errors"][0]["code"] for line in lines] == ["csv-columns"]
+
+
 def test_a_batch_interrupted_by_an_outage_completes_on_reupload(
     client: TestClient, admin_token: str, points_ledger: FakePointsLedger
 ) -> None:
