@@ -1,8 +1,10 @@
-"""`mykey card status | cert | sign | emulate`: check that a reader and a My Number Card work.
+"""`mykey card status | cert | sign | emulate | helper`: check that a reader and a card work.
 
 For a counter operator or a developer: which readers are attached and which hold a card, whether
 the card is a My Number Card, how many PIN tries are left, what the auth certificate says, and
-whether the card signs a test challenge that verifies through the platform checks.
+whether the card signs a test challenge that verifies through the platform checks. `helper`
+runs the card helper that lets the registration page in this PC's browser use the reader
+(card_bridge.browser_helper).
 
 Invariants: the PIN is read with `getpass` (never echoed), passed once to the card and not kept,
 logged or retried; errors become one line on stderr and exit code 1, never a stack trace.
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--trust-anchor", type=Path, help="JPKI CA certificate (PEM) to trust")
     sign.add_argument("--crl", type=Path, help="CRL (PEM) from that CA")
     commands.add_parser("emulate", help="run a virtual My Number Card in vpcd", add_help=False)
+    commands.add_parser(
+        "helper",
+        help="let the registration page in this PC's browser use the reader",
+        add_help=False,
+    )
     return parser
 
 
@@ -71,6 +78,10 @@ def main(
         from card_bridge.virtual_card.command import main as emulate  # noqa: PLC0415
 
         return emulate(argv[1:])
+    if argv[:1] == ["helper"]:
+        from card_bridge.browser_helper.command import main as helper  # noqa: PLC0415
+
+        return helper(argv[1:], readers=readers)
     options = build_parser().parse_args(argv)
     stream = out or sys.stdout
     if readers is None:

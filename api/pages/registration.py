@@ -1,8 +1,12 @@
 """My Page registration pages: deck screen 16 in a browser, every rule and message.
 
-Step 1, the card: a challenge the card signs. In production the card bridge on the resident's PC
-does it; in tests and dev the virtual card desk answers in-process (labelled as such, and only
-when configured). Step 2, one form: the MyKey ID candidate (「自動生成」 at most 3 times, the 3rd
+Step 1, the card: a challenge the card signs. In production the card helper on the resident's PC
+(`mykey card helper`) does it: the page's script (static/card-helper.js) gets a challenge from
+`POST /registrations/card-challenges`, sends it with the PIN to the helper on 127.0.0.1 (never to
+this server) and posts the helper's certificate + signature to `/my/register/card-answer`, which
+opens the registration exactly as `POST /registrations` does and keeps it in the page's cookie.
+In tests and dev the virtual card desk answers in-process (labelled as such, and only when
+configured). Step 2, one form: the MyKey ID candidate (「自動生成」 at most 3 times, the 3rd
 becomes the ID; or an own candidate with 「重複チェック」, the 3rd duplicate error shows a generated
 one), password twice, e-mail twice, the notices, prefecture + municipality, then 「登録」.
 
@@ -12,8 +16,11 @@ its messages beside the fields they concern. Passwords are never sent back into 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -45,6 +52,14 @@ from api.store.models import Registration
 REGISTRATION_EXPIRED = Message(
     "登録の有効期限が切れました。カード認証からやり直してください。",
     "Your registration has expired. Please start again with the card.",
+)
+CARD_ANSWER_BROKEN = Message(
+    "カードの応答を受け取れませんでした。もう一度カードリーダーで認証してください。",
+    "The card's answer did not arrive complete. Please authenticate with the card reader again.",
+)
+CROSS_SITE_ANSWER = Message(
+    "このページ以外から送られたカードの応答は受け付けられません。このページでもう一度認証してください。",
+    "A card answer sent from another site is not accepted. Please authenticate on this page.",
 )
 GENERATED_AFTER_ERRORS = Message(
     "重複エラーが3回となったため、マイキーID候補を自動生成して表示しました。",
@@ -93,6 +108,21 @@ def _open_state(request: Request, services: ServicesDep, db: DbDep) -> Candidate
     )
 
 
+def _posted_from_another_site(request: Request) -> bool:
+    """Return True when the browser says the post came from a page of another site.
+
+    `Sec-Fetch-Site` (sent by current browsers) is trusted first, since it does not depend on how
+    a reverse proxy rewrote the scheme; without it, the Origin header's host must be the Host.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site != "same-origin"
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return urlsplit(origin).netloc != request.headers.get("host", "")
+
+
 def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one small handler per page
     """Return the registration pages under /my/register."""
     router = APIRouter(prefix="/my/register", include_in_schema=False)
@@ -108,6 +138,8 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
             {
                 "section": "my",
                 "virtual_card": runtime.settings.virtual_card is not None,
+                "helper_url": runtime.settings.card_helper_url,
+                "page_origin": str(request.base_url).rstrip("/"),
                 "errors": errors or FormErrors(page_language(request)),
             },
             status_code=status_code,
@@ -179,6 +211,47 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         except ApiError as error:
             errors.add_api_error(error)
             return card_page(request, errors, status_code=error.status)
+        return opened(state, services)
+
+    @router.post("/card-answer")
+    def answer_with_card_helper(
+        *,
+        request: Request,
+        services: ServicesDep,
+        db: DbDep,
+        challenge_id: Annotated[str, Form(max_length=64)] = "",
+        certificate: Annotated[str, Form(max_length=8192)] = "",
+        signature: Annotated[str, Form(max_length=1024)] = "",
+    ) -> Response:
+        """The card helper's answer to our challenge, posted by card-helper.js; opens the form."""
+        errors = FormErrors(page_language(request))
+        if _posted_from_another_site(request):
+            # Another site must not plant a registration of its own card in this browser.
+            errors.add_general(CROSS_SITE_ANSWER)
+            return card_page(request, errors, status_code=403)
+        try:
+            certificate_der = base64.b64decode(certificate, validate=True)
+            signature_bytes = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
+            errors.add_general(CARD_ANSWER_BROKEN)
+            return card_page(request, errors, status_code=422)
+        try:
+            state = registration.open_registration(
+                db=db,
+                cards=services.cards,
+                challenge_id=challenge_id,
+                certificate_der=certificate_der,
+                signature=signature_bytes,
+                now=services.clock.now(),
+                ttl_seconds=services.settings.registration_ttl_seconds,
+            )
+        except ApiError as error:
+            errors.add_api_error(error)
+            return card_page(request, errors, status_code=error.status)
+        return opened(state, services)
+
+    def opened(state: CandidateState, services: ServicesDep) -> Response:
+        """Keep the opened registration in the page's cookie and show the form."""
         response = redirect("/my/register")
         set_token_cookie(
             response,

@@ -2,13 +2,16 @@
 
 `PagesSettings` is built by the caller and handed to `create_app(..., pages=...)`; nothing reads the
 environment here. The virtual card is a test and development facility only: it is off unless a
-`VirtualCardDesk` is passed in, and every page that offers it says so in words.
+`VirtualCardDesk` is passed in, and every page that offers it says so in words. The card helper's
+URL points at the resident's own PC (127.0.0.1), never at this server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from card_bridge.browser_helper.config import DEFAULT_HELPER_URL
 
 if TYPE_CHECKING:
     from api.pages.resident_points import PointsReader
@@ -72,3 +75,6 @@ class PagesSettings:
     explorer_refresh_seconds: int = 5
     """How often the explorer's latest-blocks panel re-fetches itself."""
     rpc_timeout_seconds: float = 5.0
+    card_helper_url: str = DEFAULT_HELPER_URL
+    """Where the registration page's script finds the card helper (`mykey card helper`) on the
+    resident's own PC; the PIN goes there, never to this server."""
