@@ -89,6 +89,7 @@ def api_summary(url: str) -> str:
         f"API and pages: {url}",
         f"  explorer       {url}/explorer",
         f"  My Page        {url}/my  (register with the virtual test card, PIN 1234)",
+        f"  card reader    mykey card helper --allow-origin {url}  (real reader; test CA only)",
         f"  staff console  {url}/staff",
         f"  API reference  {url}/docs",
         f"Demo staff logins (password {DEMO_STAFF_PASSWORD!r}, a THROWAWAY TEST PASSWORD):",
