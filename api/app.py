@@ -37,6 +37,7 @@ from api.routes import (
     me,
     municipalities,
     operator,
+    programme,
     registrations,
     service_ids,
     sessions,
@@ -146,6 +147,7 @@ def create_app(
         treasurers,
         service_ids,
         chain_health,
+        programme,
     ):
         app.include_router(module.router)
     if pages is not None:

@@ -13,7 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from api.pages import explorer, my_page, registration, staff, treasurer
+from api.pages import (
+    explorer,
+    my_page,
+    registration,
+    staff,
+    staff_programme,
+    treasurer,
+)
 from api.pages.chain_reader import ChainReader
 from api.pages.rendering import Renderer
 from api.pages.runtime import PagesRuntime
@@ -45,7 +52,7 @@ def mount_pages(app: FastAPI, settings: PagesSettings) -> PagesRuntime:
     def index(request: Request) -> Response:
         return runtime.renderer.render(request, "index.html", {"section": "home"})
 
-    for module in (registration, my_page, treasurer, staff, explorer):
+    for module in (registration, my_page, treasurer, staff_programme, staff, explorer):
         app.include_router(module.build_router(runtime))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.pages = runtime
