@@ -43,6 +43,7 @@ from api.routes import (
     sessions,
     staff_accounts,
     staff_sessions,
+    terminal_grants,
     terminals,
     treasurers,
 )
@@ -148,6 +149,7 @@ def create_app(
         service_ids,
         chain_health,
         programme,
+        terminal_grants,
     ):
         app.include_router(module.router)
     if pages is not None:

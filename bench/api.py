@@ -8,9 +8,17 @@ the API settles on-chain and answers once the receipt is final. Latency is per r
 + answer); throughput is redemptions over the wall time of the run. The node, the API and the
 clients share one Python process (and GIL) on this machine, so the figure is a floor.
 
+`--terminals N` spreads the workers over N point-use terminals of the demo store, each with its
+own key (THROWAWAY TEST KEYS, registered on-chain by the store's admin during set-up and held by
+the API, which sends each terminal's transactions from that terminal's account). The API keeps
+one nonce counter and lock per sending account, held while a transaction is signed and handed
+to the node (not while its receipt is awaited), so with one terminal those steps run one at a
+time. Comparing `--terminals 1` with `--terminals 4` at the same `--redemptions` shows whether
+that per-key serialisation limits throughput.
+
 Run it as a module (its file name would shadow the `api` package as a script):
-`.venv/bin/python -m bench.api [--redemptions N] [--workers W]`. The last line printed is
-`RESULT tx_per_s=<float> p50_ms=<float> p99_ms=<float>`.
+`.venv/bin/python -m bench.api [--redemptions N] [--workers W] [--terminals T]`. The last line
+printed is `RESULT tx_per_s=<float> p50_ms=<float> p99_ms=<float>`.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from eth_account import Account
+from eth_typing import HexStr
+from web3 import Web3
 
 from api.app import create_app
 from api.cards import JpkiCardVerifier
@@ -50,7 +60,8 @@ from api.store.database import open_store
 from card_bridge.counter.signing import sign_request
 from card_bridge.platform_checks.certificates import TrustConfiguration
 from card_bridge.virtual_card.issuance import CardIssue, TestAuthority, issue_card
-from contracts.demo import deploy_demo
+from contracts.client import LedgerClient
+from contracts.demo import DemoConsortium, deploy_demo
 from contracts.domain import TerminalKind
 from contracts.transactions import address_of
 from node.devmode import start_embedded
@@ -117,20 +128,38 @@ def _serve(app: object) -> tuple[uvicorn.Server, str, threading.Thread]:
     return server, f"http://127.0.0.1:{port}", thread
 
 
-def main() -> None:  # noqa: PLR0915 - one linear benchmark script
+def _store_terminals(w3: Web3, demo: DemoConsortium, count: int) -> list[str]:
+    """Return `count` point-use terminal keys of the demo store, registering the extra ones.
+
+    The first is the demo's own store terminal; the others are fresh throwaway test keys the
+    store's admin registers on-chain (as a business registers its own terminals).
+    """
+    store = demo.businesses["store"]
+    keys = [store.terminal_keys[TerminalKind.POINT_USE]]
+    extra = ["0x" + secrets.token_hex(32) for _ in range(count - 1)]
+    client = LedgerClient(w3, demo.deployment)
+    for key in extra:
+        client.register_terminal(store.admin_key, address_of(key), TerminalKind.POINT_USE)
+    return keys + extra
+
+
+def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear benchmark script
     """Run the benchmark and print the RESULT line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--redemptions", type=int, default=60)
     parser.add_argument("--workers", type=int, default=12)
-    args = parser.parse_args()
+    parser.add_argument("--terminals", type=int, default=4)
+    args = parser.parse_args(argv)
+    if args.terminals < 1 or args.workers < 1 or args.redemptions < 1:
+        parser.error("--redemptions, --workers and --terminals must each be at least 1")
     workdir = Path(tempfile.mkdtemp(prefix="mykey-bench-api-"))
     node = start_embedded(workdir / "node")
     try:
         w3 = connect(node.http_url)
         demo = deploy_demo(w3, node.dev_accounts[0].private_key, gas_limit=3_000_000)
-        store_key = demo.businesses["store"].terminal_keys[TerminalKind.POINT_USE]
+        terminal_keys = _store_terminals(w3, demo, args.terminals)
         kawasaki = demo.municipalities[next(iter(demo.municipalities))]
-        for key in (demo.platform_key, demo.verifier_key, store_key, kawasaki.admin_key):
+        for key in (demo.platform_key, demo.verifier_key, *terminal_keys, kawasaki.admin_key):
             write_keystore(workdir / "keys", key, PASSWORD, iterations=2)
         write_keystore(workdir / "keys", kawasaki.management_terminal_key, PASSWORD, iterations=2)
         config = ChainConfig(
@@ -179,8 +208,13 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark script
             with ThreadPoolExecutor(args.workers) as pool:
                 list(pool.map(setup, cards))
 
+            transaction_hashes: list[str] = []  # list.append is atomic under the GIL
+
             def redeem(index: int) -> float:
-                card = cards[index % len(cards)]
+                # a card always goes through the same terminal: workers spread over terminals
+                worker = index % len(cards)
+                card = cards[worker]
+                store_key = terminal_keys[worker % len(terminal_keys)]
                 started = time.perf_counter()
                 opened = _terminal(http, store_key, "/terminal/v1/redemptions", {"amount": 10})
                 opened.raise_for_status()
@@ -193,6 +227,7 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark script
                 )
                 if answered.status_code != 200:
                     raise RuntimeError(f"redemption failed: {answered.text}")
+                transaction_hashes.append(answered.json()["transaction_hash"])
                 return (time.perf_counter() - started) * 1000
 
             # each worker redeems with its own card so no two requests race for one balance
@@ -200,6 +235,8 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark script
                 wall = time.perf_counter()
                 latencies = list(pool.map(redeem, range(args.redemptions)))
                 wall = time.perf_counter() - wall
+        # which accounts actually sent the redemptions (proves the spread over terminals)
+        senders = {w3.eth.get_transaction(HexStr(h))["from"] for h in transaction_hashes}
         server.should_exit = True
         thread.join(10)
     finally:
@@ -207,7 +244,10 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark script
     latencies.sort()
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"redemptions={len(latencies)} workers={args.workers} wall_s={wall:.2f}")
+    print(
+        f"redemptions={len(latencies)} workers={args.workers} terminals={args.terminals} "
+        f"senders={len(senders)} wall_s={wall:.2f}"
+    )
     print(f"RESULT tx_per_s={len(latencies) / wall:.2f} p50_ms={p50:.1f} p99_ms={p99:.1f}")
 
 

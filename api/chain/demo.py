@@ -36,7 +36,11 @@ def write_demo_chain(
     keystore = directory / "keystore"
     keys = [demo.platform_key, demo.verifier_key, demo.partner.admin_key]
     for municipality in demo.municipalities.values():
-        keys += [municipality.admin_key, municipality.management_terminal_key]
+        keys += [
+            municipality.admin_key,
+            municipality.management_terminal_key,
+            municipality.mobile_terminal_key,
+        ]
         keys.append(municipality.voucher_terminal_key)
     for business in demo.businesses.values():
         keys += list(business.terminal_keys.values())

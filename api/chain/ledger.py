@@ -13,10 +13,11 @@ cannot be reached raises `LedgerUnavailable`; a transaction sent but not seen fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from eth_typing import HexStr
 from eth_utils.crypto import keccak
 from requests.exceptions import RequestException
 from web3 import Web3
@@ -39,6 +40,7 @@ from api.ports import Points, TransactionHash
 from contracts.client import LedgerClient, Sent
 from contracts.domain import REGULAR_ACCOUNT, SettlementSide, TerminalKind, Use, mykey_id_bytes
 from contracts.errors import LedgerRevert
+from contracts.events import decode_logs
 
 ACTIVITY_CODES = {
     "volunteering": 1,
@@ -90,6 +92,19 @@ class TerminalRegistration:
     kind: TerminalKind
     owner_kind: int
     owner_id: int
+
+
+@dataclass(frozen=True)
+class GrantedPoints:
+    """A final grant as its `PointsGranted` event records it."""
+
+    transaction_hash: TransactionHash
+    mykey_id: str
+    municipality: int
+    account: int
+    amount: int
+    terminal: str
+    expires_at: int
 
 
 @dataclass(frozen=True)
@@ -231,6 +246,54 @@ class Web3Ledger:
             refused,
         )
         return tx_hash_of(sent)
+
+    def grant_from_terminal(
+        self,
+        terminal: str,
+        *,
+        mykey_id: str,
+        municipality: int,
+        account: int,
+        points: int,
+        activity: str,
+        reference: bytes,
+        refused: Callable[[LedgerRevert], ApiError] = from_revert,
+    ) -> GrantedPoints:
+        """Grant as the granting terminal `terminal` itself into `account`; return it once final.
+
+        Unlike `grant_points` (the municipality's configured terminal, regular account), the
+        sender is the terminal that asked; the contract checks it is a granting terminal of
+        `municipality`. `refused` turns a ledger refusal into the caller's problem type.
+        """
+        sent = self._guard(
+            lambda: self.sender.send(
+                terminal,
+                self.client.ledger.functions.grant(
+                    mykey_id_bytes(mykey_id),
+                    municipality,
+                    account,
+                    points,
+                    ACTIVITY_CODES.get(activity, ACTIVITY_CODES["other"]),
+                    reference.rjust(32, b"\x00")[:32],
+                ),
+            ),
+            refused,
+        )
+        return _granted_points(tx_hash_of(sent), sent.event("PointsGranted").args)
+
+    def points_granted(self, transaction_hash: str) -> GrantedPoints | None:
+        """Return the grant a final transaction made, or None when it made none."""
+        receipt = self._view(
+            lambda: self.sender.w3.eth.get_transaction_receipt(HexStr(transaction_hash))
+        )
+        for event in decode_logs(self.sender.deployment, receipt["logs"]):
+            if event.name == "PointsGranted":
+                return _granted_points(TransactionHash(transaction_hash), event.args)
+        return None
+
+    def balance_in(self, mykey_id: str, municipality: int, account: int) -> int:
+        """Spendable points of `mykey_id` in `account` (0 regular, else an event account)."""
+        return int(self._view(lambda: self.client.balance_of(mykey_id, municipality, account)))
 
     # ---- views --------------------------------------------------------------------------------
 
@@ -477,3 +540,22 @@ class Web3Ledger:
     def client_send(self, sender: str, function: object) -> Sent:
         """Send a built contract function through the shared sender (nonce-managed)."""
         return self.sender.send(sender, function)  # type: ignore[arg-type]
+
+
+def _granted_points(transaction_hash: TransactionHash, args: Mapping[str, Any]) -> GrantedPoints:
+    return GrantedPoints(
+        transaction_hash=transaction_hash,
+        mykey_id=_text(args["mykeyId"]),
+        municipality=int(args["municipality"]),
+        account=int(args["account"]),
+        amount=int(args["amount"]),
+        terminal=str(args["terminal"]),
+        expires_at=int(args["expiresAt"]),
+    )
+
+
+def _text(value: object) -> str:
+    """A MyKey ID from decoded event args (contracts.events gives text; raw bytes8 also read)."""
+    if isinstance(value, bytes):
+        return value.decode("ascii", errors="replace")
+    return str(value)
