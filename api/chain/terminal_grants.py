@@ -39,6 +39,7 @@ from api.identifiers import MunicipalityCode, MykeyId
 from api.messages import Message
 from api.municipalities import MUNICIPALITIES
 from api.ports import Points, TransactionHash
+from api.services.audit import Actor, ActorKind
 from api.services.grants import (
     MAX_POINTS_PER_GRANT,
     GrantingContext,
@@ -46,8 +47,6 @@ from api.services.grants import (
     GrantOutcome,
     grant_one,
 )
-from api.services.staff import StaffRole
-from api.store.models import StaffAccount
 from contracts.domain import TerminalKind, format_code
 from contracts.errors import LedgerRevert
 
@@ -260,17 +259,11 @@ def grant_line(
     Raises LedgerUnavailable (nothing sent for this line; earlier lines stay granted).
     """
     adapter = TerminalGrantLedger(context.ledger, context.terminal.address, line.account)
-    # grant_one names its actor by a staff account: the terminal acts as its municipality's
-    # staff would (a transient object, never stored; the name carries the terminal's address).
-    actor = StaffAccount(
-        login_name=f"terminal {context.terminal.address}",
-        role=StaffRole.MUNICIPAL_STAFF.value,
-        organisation=context.municipality,
-    )
     granting = GrantingContext(
         db=context.db,
         ledger=adapter,
-        staff=actor,
+        # the same actor as the terminal's other actions (api.chain.actions, api.chain.lookups)
+        actor=Actor(ActorKind.SYSTEM, f"terminal {context.terminal.address}"),
         municipality=context.municipality,
         now=context.now,
         mail_domain=context.mail_domain,

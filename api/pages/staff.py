@@ -129,11 +129,10 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         )
 
     def granting_context(services: Services, db: Session, staff: StaffAccount) -> GrantingContext:
-        return GrantingContext(
+        return GrantingContext.for_staff(
             db=db,
             ledger=services.points,
             staff=staff,
-            municipality=grants.granting_municipality(staff),
             now=services.clock.now(),
             mail_domain=services.mail_domain,
         )

@@ -62,11 +62,10 @@ CsvBody = Annotated[str, Depends(read_csv)]
 
 
 def _context(services: ServicesDep, db: DbDep, staff: StaffAccount) -> GrantingContext:
-    return GrantingContext(
+    return GrantingContext.for_staff(
         db=db,
         ledger=services.points,
         staff=staff,
-        municipality=grants.granting_municipality(staff),
         now=services.clock.now(),
         mail_domain=services.mail_domain,
     )

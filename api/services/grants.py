@@ -41,7 +41,7 @@ from api.municipalities import MUNICIPALITIES
 from api.notices.outbox import enqueue_notice
 from api.notices.render import NoticeKind
 from api.ports import Points, PointsLedger
-from api.services.audit import record_audit
+from api.services.audit import Actor, record_audit
 from api.services.staff import StaffRole, require_role, staff_actor
 from api.store.models import Account, Grant, StaffAccount
 
@@ -103,10 +103,25 @@ class GrantingContext:
 
     db: Session
     ledger: PointsLedger
-    staff: StaffAccount
+    actor: Actor
+    """Who the audit record and the stored grant name: a staff member, or a granting terminal."""
     municipality: MunicipalityCode
     now: int
     mail_domain: str
+
+    @classmethod
+    def for_staff(
+        cls, *, db: Session, ledger: PointsLedger, staff: StaffAccount, now: int, mail_domain: str
+    ) -> GrantingContext:
+        """Return the context of `staff` granting for their own municipality (Forbidden if none)."""
+        return cls(
+            db=db,
+            ledger=ledger,
+            actor=staff_actor(staff),
+            municipality=granting_municipality(staff),
+            now=now,
+            mail_domain=mail_domain,
+        )
 
 
 def granting_municipality(staff: StaffAccount) -> MunicipalityCode:
@@ -165,7 +180,7 @@ def grant_one(
         activity=line.activity,
         state=GrantState.SUBMITTING,
         transaction_hash=None,
-        granted_by=context.staff.login_name,
+        granted_by=context.actor.name,
         batch_key=batch_key,
         created_at=context.now,
     )
@@ -213,7 +228,7 @@ def grant_one(
     record_audit(
         db=db,
         at=context.now,
-        actor=staff_actor(context.staff),
+        actor=context.actor,
         action="points.granted",
         target=line.mykey_id,
         transaction_hash=transaction_hash,

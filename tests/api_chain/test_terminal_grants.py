@@ -283,6 +283,7 @@ def test_every_grant_leaves_an_audit_record_naming_the_terminal(
         ).all()
     assert len(records) == 1
     assert records[0].actor == f"terminal {granting.terminal}"
+    assert records[0].actor_kind == "system"
     assert records[0].transaction_hash == body["transaction_hash"]
     assert json.loads(records[0].detail)["points"] == 60
 
