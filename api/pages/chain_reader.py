@@ -3,7 +3,8 @@
 Everything here is public on the consortium's ledger: blocks, who sealed them (the header's
 `coinbase`/`miner` is the proposer, as in Besu), transactions and their logs, and the QBFT
 validator set (`qbft_getValidatorsByBlockNumber`). Point events are decoded with the contracts
-package's ABIs. Only JSON-RPC is used, so the explorer runs unchanged against Besu or GoQuorum.
+package's ABIs; each municipality's totals are the ledger's own `PointLedger.totalsOf` view
+(an `eth_call`). Only JSON-RPC is used, so the explorer runs unchanged against Besu or GoQuorum.
 Invariant: a failure to reach the node is `ChainUnavailable`, never a half-filled page.
 """
 
@@ -16,6 +17,8 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
+from api.pages.outstanding import LedgerTotals
+from contracts.client import LedgerClient
 from contracts.deploy import Deployment
 from contracts.events import LedgerEvent, decode_logs, municipality_topic
 
@@ -85,6 +88,7 @@ class ChainReader:
         self.rpc_url = rpc_url
         self.deployment = deployment
         self._w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_seconds}))
+        self._client: LedgerClient | None = None
 
     def _call(self, method: str, *params: Any) -> Any:
         try:
@@ -204,6 +208,45 @@ class ChainReader:
         )
         events = decode_logs(self.deployment, [_normalised_log(item) for item in raw or []])
         return list(reversed(events))
+
+    def _ledger_client(self) -> LedgerClient | None:
+        if self.deployment is None:
+            return None
+        if self._client is None:
+            self._client = LedgerClient(self._w3, self.deployment)
+        return self._client
+
+    def municipality_codes(self) -> list[int]:
+        """Return every municipality the Consortium contract admitted, in admission order."""
+        client = self._ledger_client()
+        if client is None:
+            return []
+        try:
+            codes = client.consortium.functions.municipalityCodes().call()
+        except Exception as error:
+            raise ChainUnavailable(
+                f"municipalityCodes() failed at {self.rpc_url}: {error}"
+            ) from error
+        return [int(code) for code in codes]
+
+    def totals_of(self, code: int) -> LedgerTotals | None:
+        """Return `PointLedger.totalsOf(code)` (None when no deployment is configured)."""
+        client = self._ledger_client()
+        if client is None:
+            return None
+        try:
+            raw = client.totals_of(code)
+        except Exception as error:
+            raise ChainUnavailable(f"totalsOf({code}) failed at {self.rpc_url}: {error}") from error
+        return LedgerTotals(
+            granted=raw["granted"],
+            converted=raw["converted"],
+            redeemed=raw["redeemed"],
+            refunded=raw["refunded"],
+            vouchered=raw["vouchered"],
+            expired=raw["expired"],
+            vouchers_redeemed=raw["vouchersRedeemed"],
+        )
 
     def _contract_name(self, address: str | None) -> str | None:
         if address is None or self.deployment is None:

@@ -1,28 +1,37 @@
 """The ledger explorer, for everyone: latest blocks and transactions, a block, a transaction with
-its point events in words, the validators and who sealed each block, search, a municipality's
-events.
+its point events in words, the validators and who sealed each block, search, per-municipality
+totals with the outstanding points, and a municipality's events and figures per day.
 
-It reads the ledger only through `ChainReader` (JSON-RPC). The latest-blocks panel re-fetches
-itself every few seconds (`/explorer/latest`, an HTML fragment), so the page updates without a
-reload; without script it is still a complete page. Nothing here needs or shows a login: events
-carry only pseudonymous MyKey IDs and amounts, and no balance of anyone is computed here.
+It reads the ledger only through `ChainReader` (JSON-RPC); the totals are the ledger's own
+`totalsOf` and "outstanding" is defined in `api.pages.outstanding`. The per-day chart is rebuilt
+from the indexer's events in the private store (only public ledger events are there). The latest
+blocks, the totals table and a municipality's figures re-fetch themselves every few seconds
+(HTML fragments), so pages update without a reload; without script they are still complete.
+Nothing here needs or shows a login: events carry only pseudonymous MyKey IDs and amounts, and
+no resident's balance is computed or shown here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+from sqlalchemy.orm import Session
 
-from api.municipalities import MUNICIPALITIES
+from api.deps import DbDep, ServicesDep
+from api.messages import Message
+from api.municipalities import MUNICIPALITIES, Municipality
 from api.pages.chain_reader import ChainReader, ChainUnavailable
-from api.pages.event_words import describe
+from api.pages.charts import Bar, Series, bar_chart, grouped_bar_chart
+from api.pages.event_words import describe, municipality_name
+from api.pages.outstanding import DayFigures, LedgerTotals, daily_figures, indexed_through
 from api.pages.rendering import page_language, redirect
 from api.pages.runtime import PagesRuntime
-from contracts.events import LedgerEvent
 
 JST = timezone(timedelta(hours=9), "JST")
 TRANSACTION_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -45,32 +54,96 @@ def find_municipality_code(text: str) -> str | None:
     return None
 
 
-TOTALS_WINDOW_BLOCKS = 5000
-"""How far back a municipality's page reads events (and sums them)."""
-
-TOTAL_KINDS: tuple[tuple[str, str], ...] = (
-    ("granted", "PointsGranted"),
-    ("converted", "PointsConverted"),
-    ("placed", "ReservePlaced"),
-    ("redeemed", "PointsRedeemed"),
-    ("refunded", "PointsRefunded"),
-    ("expired", "PointsExpired"),
-)
-"""The per-municipality totals the explorer shows, and the event each one sums."""
+EVENTS_WINDOW_BLOCKS = 5000
+"""How far back a municipality's page lists events (its totals cover the whole ledger)."""
 
 
-def totals_by_kind(events: Sequence[LedgerEvent]) -> dict[str, int]:
-    """Return the sum of `amount` per kind of TOTAL_KINDS over `events`."""
-    totals = dict.fromkeys((kind for kind, _ in TOTAL_KINDS), 0)
-    names = {name: kind for kind, name in TOTAL_KINDS}
-    for event in events:
-        kind = names.get(event.name)
-        if kind is not None:
-            totals[kind] += int(event.args.get("amount", 0))
-    return totals
+@dataclass(frozen=True)
+class MunicipalityTotals:
+    """One row of the totals table: a municipality's code, name and ledger totals."""
+
+    code: str
+    name: str
+    totals: LedgerTotals
 
 
-def build_router(runtime: PagesRuntime) -> APIRouter:
+@dataclass(frozen=True)
+class MunicipalityFigures:
+    """What a municipality's live panel shows: totals, the charts and their numbers."""
+
+    totals: LedgerTotals | None
+    days: list[DayFigures]
+    outstanding_chart: Markup | None
+    movement_chart: Markup | None
+    indexed_through: int | None
+
+
+def all_totals(chain: ChainReader, language: str) -> list[MunicipalityTotals]:
+    """Return the ledger totals of every admitted municipality (empty without a deployment)."""
+    rows = []
+    for code in chain.municipality_codes():
+        totals = chain.totals_of(code)
+        if totals is not None:
+            rows.append(
+                MunicipalityTotals(f"{code:05d}", municipality_name(code, language), totals)
+            )
+    return rows
+
+
+def figure_charts(days: list[DayFigures], language: str) -> tuple[Markup | None, Markup | None]:
+    """Return the outstanding-per-day and granted/redeemed-per-day charts (None when all zero)."""
+    labels = [day.day[5:] for day in days]
+    unit = Message("ポイント", " points").in_language(language)
+    outstanding = None
+    if any(day.outstanding for day in days):
+        outstanding = bar_chart(
+            [Bar(label, max(day.outstanding, 0)) for label, day in zip(labels, days, strict=True)],
+            title=Message(
+                "日ごとの未使用ポイント残高（各日の終わり）",
+                "Outstanding points at the end of each day",
+            ).in_language(language),
+            unit=unit,
+            chart_id="outstanding-per-day",
+        )
+    movement = None
+    if any(day.granted or day.redeemed for day in days):
+        movement = grouped_bar_chart(
+            labels,
+            [
+                Series(
+                    Message("付与", "Granted").in_language(language),
+                    tuple(day.granted for day in days),
+                ),
+                Series(
+                    Message("利用", "Redeemed").in_language(language),
+                    tuple(day.redeemed for day in days),
+                ),
+            ],
+            title=Message(
+                "日ごとの付与ポイントと利用ポイント", "Points granted and redeemed per day"
+            ).in_language(language),
+            unit=unit,
+            chart_id="granted-redeemed-per-day",
+        )
+    return outstanding, movement
+
+
+def municipality_figures(
+    chain: ChainReader, db: Session, code: int, *, now: int, language: str
+) -> MunicipalityFigures:
+    """Return the ledger's totals for `code` and its last days' figures from the index."""
+    days = daily_figures(db=db, municipality=code, now=now)
+    outstanding_chart, movement_chart = figure_charts(days, language)
+    return MunicipalityFigures(
+        totals=chain.totals_of(code),
+        days=days,
+        outstanding_chart=outstanding_chart,
+        movement_chart=movement_chart,
+        indexed_through=indexed_through(db),
+    )
+
+
+def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one small handler per page
     """Return the explorer under /explorer."""
     router = APIRouter(prefix="/explorer", include_in_schema=False)
     renderer = runtime.renderer
@@ -109,9 +182,15 @@ def build_router(runtime: PagesRuntime) -> APIRouter:
             "transactions": chain.latest_transactions(10),
         }
 
+    def totals_context(request: Request, chain: ChainReader) -> dict[str, object]:
+        return {
+            "municipality_totals": all_totals(chain, page_language(request)),
+            "decoding": chain.deployment is not None,
+        }
+
     @router.get("")
     def home(request: Request) -> Response:
-        """Latest blocks and transactions, updating themselves; the search form."""
+        """Latest blocks and transactions and every municipality's totals, updating themselves."""
         return with_chain(
             request,
             lambda chain: page(
@@ -119,9 +198,18 @@ def build_router(runtime: PagesRuntime) -> APIRouter:
                 "explorer/home.html",
                 {
                     **latest_context(chain),
+                    **totals_context(request, chain),
                     "refresh_seconds": runtime.settings.explorer_refresh_seconds,
                 },
             ),
+        )
+
+    @router.get("/totals")
+    def totals(request: Request) -> Response:
+        """The per-municipality totals table alone (an HTML fragment the home page swaps in)."""
+        return with_chain(
+            request,
+            lambda chain: page(request, "explorer/_totals.html", totals_context(request, chain)),
         )
 
     @router.get("/latest")
@@ -176,29 +264,59 @@ def build_router(runtime: PagesRuntime) -> APIRouter:
 
         return with_chain(request, view)
 
-    @router.get("/municipalities/{code}")
-    def municipality(request: Request, code: str) -> Response:
-        """A participating municipality's point events, newest first."""
+    def figures_context(
+        request: Request, chain: ChainReader, db: Session, now: int, item: Municipality
+    ) -> dict[str, object]:
+        return {
+            "municipality": item,
+            "figures": municipality_figures(
+                chain, db, int(item.code), now=now, language=page_language(request)
+            ),
+            "decoding": chain.deployment is not None,
+        }
+
+    def known_municipality(code: str) -> Municipality | None:
         found = find_municipality_code(code)
-        if found is None:
+        return next((m for m in MUNICIPALITIES if m.code == found), None)
+
+    @router.get("/municipalities/{code}")
+    def municipality(request: Request, code: str, services: ServicesDep, db: DbDep) -> Response:
+        """A municipality's totals, outstanding points per day, and point events, newest first."""
+        item = known_municipality(code)
+        if item is None:
             return page(request, "not_found.html", {"detail": None}, status_code=404)
-        item = next(m for m in MUNICIPALITIES if m.code == found)
 
         def view(chain: ChainReader) -> Response:
-            events = chain.municipality_events(int(found), blocks=TOTALS_WINDOW_BLOCKS)
+            events = chain.municipality_events(int(item.code), blocks=EVENTS_WINDOW_BLOCKS)
             return page(
                 request,
                 "explorer/municipality.html",
                 {
-                    "municipality": item,
+                    **figures_context(request, chain, db, services.clock.now(), item),
                     "events": events,
-                    "totals": totals_by_kind(events),
-                    "window": TOTALS_WINDOW_BLOCKS,
-                    "decoding": chain.deployment is not None,
+                    "window": EVENTS_WINDOW_BLOCKS,
+                    "refresh_seconds": runtime.settings.explorer_refresh_seconds,
                 },
             )
 
         return with_chain(request, view)
+
+    @router.get("/municipalities/{code}/figures")
+    def municipality_live(
+        request: Request, code: str, services: ServicesDep, db: DbDep
+    ) -> Response:
+        """A municipality's totals and charts alone (an HTML fragment its page swaps in)."""
+        item = known_municipality(code)
+        if item is None:
+            return page(request, "not_found.html", {"detail": None}, status_code=404)
+        return with_chain(
+            request,
+            lambda chain: page(
+                request,
+                "explorer/_figures.html",
+                figures_context(request, chain, db, services.clock.now(), item),
+            ),
+        )
 
     @router.get("/search")
     def search(request: Request, q: str = "") -> Response:

@@ -2,8 +2,9 @@
 
 The session token from `api.services.accounts.login_resident` lives in an HttpOnly cookie; every
 page behind login checks it with `authenticate_resident` and sends the resident to the login page
-otherwise. Balances, reserves, history and vouchers come from the ledger: until the chain side
-is connected they are shown as "not yet connected", never as made-up numbers.
+otherwise. Balances, reserves and history come from the ledger: until the chain side is
+connected they are shown as "not yet connected", never as made-up numbers. Vouchers are read
+from the indexer's events (`api.pages.resident_vouchers`), the resident's own only.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from api.chain import reserves
-from api.deps import DbDep, ServicesDep
+from api.deps import DbDep, ServicesDep, get_services
 from api.errors import ApiError, AuthenticationFailed, InvalidFields
 from api.messages import FIELD_MESSAGES, Message
 from api.municipalities import MUNICIPALITIES, find_prefecture
 from api.pages.cookies import RESIDENT_SESSION, clear_cookie, set_token_cookie
 from api.pages.explorer import jst_time
+from api.pages.outstanding import indexed_through
 from api.pages.rendering import FormErrors, page_language, redirect
 from api.pages.resident_points import PointsReader, ResidentPoints, read_resident_points
+from api.pages.resident_vouchers import STATUS_WORDS, read_resident_vouchers
 from api.pages.runtime import PagesRuntime
 from api.pages.settings import VirtualCardRefused
 from api.services import accounts
@@ -110,6 +113,12 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
                 )
             except ApiError as error:
                 points_error = error.message
+        vouchers = read_resident_vouchers(
+            db=db,
+            mykey_id=account.mykey_id,
+            now=get_services(request).clock.now(),
+            language=language,
+        )
         prefecture = find_prefecture(account.home_prefecture)
         municipality = next(
             (item for item in MUNICIPALITIES if item.code == account.home_municipality), None
@@ -130,6 +139,9 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
                 "municipalities": MUNICIPALITIES,
                 "points": points,
                 "points_error": points_error,
+                "vouchers": vouchers,
+                "voucher_status": STATUS_WORDS,
+                "indexed_through": indexed_through(db),
                 "when": jst_time,
                 "day": jst_day,
             },

@@ -2,7 +2,9 @@
 
 Forms post to the counter itself; each runs one `CounterSession` operation in a worker thread
 (card and HTTP calls block) and renders the outcome with `render`, the same lines the text
-interface prints. A barcode is an inline SVG; a label's PNG and PDF are linked from here.
+interface prints. A barcode is an inline SVG; a label's PNG and PDF are linked from here. Staff
+choose each lookup's delivery mode (screen, barcode, keyboard, label) on the form, the
+configured one preselected; the choice goes to `CounterSession.look_up_service_id(delivery=)`.
 
 Invariants: the server binds loopback only; every form carries a per-process token (a page from
 another origin cannot post a redemption); answers are `Cache-Control: no-store`, so a PIN field
@@ -40,6 +42,14 @@ _Outcome = TypeVar(
 )
 
 LOOPBACK = "127.0.0.1"
+
+DELIVERY_CHOICES: tuple[tuple[DeliveryMode, str, str], ...] = (
+    (DeliveryMode.SCREEN, "画面に番号を表示", "Show the number on screen"),
+    (DeliveryMode.BARCODE, "バーコードを表示して読み取る", "Show a barcode to scan"),
+    (DeliveryMode.KEYBOARD, "入力欄に自動入力", "Type it into the focused application"),
+    (DeliveryMode.LABEL, "バーコードラベルを作成", "Make a barcode label to print"),
+)
+"""The lookup form's delivery choices in the order of DOMAIN.md flow 2 (A-D), with their words."""
 LABEL_NAME = re.compile(r"label-[0-9]{8}-[0-9]{6}-[0-9]{6}\.(png|pdf)")
 
 STYLE = """
@@ -47,6 +57,9 @@ body{font-family:"Noto Sans JP",sans-serif;margin:1.5rem;max-width:48rem;color:#
 font-size:1.125rem;line-height:1.7}
 h1{font-size:1.5rem}form{border:1px solid #767676;border-radius:8px;padding:1rem;margin:1rem 0}
 label{display:block;font-weight:bold;margin-top:.5rem}
+fieldset{border:0;padding:0;margin:.5rem 0}legend{font-weight:bold}
+.choice{display:flex;align-items:center;gap:.5rem}.choice label{font-weight:normal;margin:0}
+.choice input{width:1.5rem;height:1.5rem}
 input{font-size:1.25rem;padding:.4rem;border:2px solid #1a1a1c;border-radius:4px}
 button{font-size:1.25rem;padding:.5rem 1.5rem;margin-top:.75rem;background:#0031d8;color:#fff;
 border:0;border-radius:6px}
@@ -88,8 +101,9 @@ class CounterWebPage:
 
     async def _lookup(self, request: web.Request) -> web.Response:
         form = await self._form(request)
+        delivery = _delivery(form)
         pin = str(form.get("pin", ""))
-        outcome = await _blocking(lambda: self._session.look_up_service_id(pin))
+        outcome = await _blocking(lambda: self._session.look_up_service_id(pin, delivery=delivery))
         body = _lines_html(outcome_lines(outcome))
         if isinstance(outcome, LookupDone):
             body = self._lookup_extra(outcome) + body
@@ -148,7 +162,7 @@ class CounterWebPage:
             forms.append(
                 '<form method="post" action="/lookup"><h2>サービスID照会'
                 '<span class="en">Look up a service ID</span></h2>'
-                f"{token}{pin.format(id='lookup-pin')}"
+                f"{token}{self._delivery_choices()}{pin.format(id='lookup-pin')}"
                 '<button type="submit">照会する<span class="en">Look up</span></button></form>'
             )
         for kind, action, title, english in (
@@ -173,6 +187,23 @@ class CounterWebPage:
         )
         return instructions + "".join(forms)
 
+    def _delivery_choices(self) -> str:
+        """Radio buttons for the lookup's delivery mode; the session's configured mode checked."""
+        configured = self._session.delivery
+        options = []
+        for mode, japanese, english in DELIVERY_CHOICES:
+            checked = " checked" if mode is configured else ""
+            options.append(
+                f'<div class="choice"><input type="radio" id="delivery-{mode.value}" '
+                f'name="delivery" value="{mode.value}"{checked}>'
+                f'<label for="delivery-{mode.value}">{japanese}'
+                f'<span class="en">{english}</span></label></div>'
+            )
+        return (
+            '<fieldset><legend>番号の受け渡し方法<span class="en">How to pass the number on'
+            "</span></legend>" + "".join(options) + "</fieldset>"
+        )
+
 
 @web.middleware
 async def _no_store(
@@ -189,6 +220,23 @@ async def _no_store(
 
 async def _blocking(work: Callable[[], _Outcome]) -> _Outcome:
     return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+def _delivery(form: dict[str, str]) -> DeliveryMode | None:
+    """Return the delivery mode chosen on the form, or None (the configured one) when absent.
+
+    Raises HTTPBadRequest for a value the form never offers (a stale or hand-made page).
+    """
+    chosen = form.get("delivery", "").strip()
+    if not chosen:
+        return None
+    try:
+        return DeliveryMode(chosen)
+    except ValueError:
+        allowed = ", ".join(mode.value for mode in DeliveryMode)
+        raise web.HTTPBadRequest(
+            text=f"unknown delivery mode {chosen!r}: choose one of {allowed}"
+        ) from None
 
 
 def _amount(form: dict[str, str]) -> int:
