@@ -33,11 +33,14 @@ from api.routes import (
     audit_records,
     chain_health,
     conversions,
+    coupons,
     grants,
     me,
     municipalities,
     operator,
+    partner_links,
     programme,
+    rebinding,
     registrations,
     service_ids,
     sessions,
@@ -150,6 +153,9 @@ def create_app(
         chain_health,
         programme,
         terminal_grants,
+        coupons,
+        partner_links,
+        rebinding,
     ):
         app.include_router(module.router)
     if pages is not None:

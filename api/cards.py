@@ -18,6 +18,7 @@ from api.messages import Message
 from api.ports import CertificateFingerprint, VerifiedCard
 from card_bridge.platform_checks.authentication import verify_challenge_signature
 from card_bridge.platform_checks.certificates import (
+    Purpose,
     TrustConfiguration,
     check_auth_certificate,
     load_certificate,
@@ -40,10 +41,23 @@ class CardCertificateRefused(CardVerificationFailed):
 
 
 class JpkiCardVerifier:
-    """Verifies card answers against one JPKI trust configuration."""
+    """Verifies card answers against one JPKI trust configuration, for one purpose.
 
-    def __init__(self, trust: TrustConfiguration) -> None:
+    `Purpose.AUTHENTICATION` (the default) is every ordinary card step. A re-binding asks the
+    resident's previous card to prove its old binding: after a renewal its certificate is
+    revoked as superseded (or has expired), which `Purpose.PROVE_PREVIOUS_BINDING` tolerates
+    (never a revocation for key compromise); the signature is checked the same way.
+    """
+
+    def __init__(
+        self, trust: TrustConfiguration, *, purpose: Purpose = Purpose.AUTHENTICATION
+    ) -> None:
         self._trust = trust
+        self._purpose = purpose
+
+    def for_previous_binding(self) -> JpkiCardVerifier:
+        """Return the same trust's check of a previous card proving its old binding."""
+        return JpkiCardVerifier(self._trust, purpose=Purpose.PROVE_PREVIOUS_BINDING)
 
     def verify_challenge_response(
         self, *, challenge: bytes, certificate_der: bytes, signature: bytes, now: int
@@ -52,7 +66,7 @@ class JpkiCardVerifier:
         moment = datetime.fromtimestamp(now, tz=UTC)
         try:
             certificate = load_certificate(certificate_der)
-            check_auth_certificate(certificate, self._trust, moment)
+            check_auth_certificate(certificate, self._trust, moment, purpose=self._purpose)
         except CardAuthenticationRefused as refusal:
             raise CardCertificateRefused(
                 Message(f"カードの証明書を受け付けられません: {refusal}", str(refusal))

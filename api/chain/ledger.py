@@ -205,6 +205,15 @@ class Web3Ledger:
         )
         return tx_hash_of(sent)
 
+    def rebind_mykey_id(self, mykey_id: str) -> TransactionHash:
+        """Record a card renewal for `mykey_id` as the platform (the points stay); final hash."""
+        sent = self._view(
+            lambda: self.sender.send(
+                self.platform, self.client.registry.functions.rebind(mykey_id_bytes(mykey_id))
+            )
+        )
+        return tx_hash_of(sent)
+
     # ---- PointsLedger -------------------------------------------------------------------------
 
     def grant_points(

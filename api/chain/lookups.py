@@ -7,8 +7,15 @@ challenge for one service, the card signs it, and the terminal gets that service
 with the validity check (the customer card's end date) and the address-change flag (an address
 change after the service last confirmed the address).
 
+The service learns of address changes within a day without a card at the counter: its lookup
+terminal reads the feed of changes (`address_changes_for`) of residents linked at the services
+its business runs, and confirms each once the service has updated its records
+(`confirm_address_change`); from then on that service's lookups no longer flag the change,
+while other services still see it until they confirm.
+
 Invariants: a terminal gets only numbers of services its own business runs; a lookup challenge
-is single-use, bound to the terminal and the service, and short-lived.
+is single-use, bound to the terminal and the service, and short-lived; a confirmation is per
+(change, service), so one service's confirmation never hides a change from another.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import datetime
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.chain.actions import CardAnswer, claim_action, identify_resident
@@ -32,7 +40,9 @@ from api.services.service_links import link_service, lookup_service_id
 from api.store.models import (
     Account,
     AddressChange,
+    AddressChangeConfirmation,
     Service,
+    ServiceLink,
     ServiceLinkState,
     TerminalAction,
 )
@@ -138,7 +148,14 @@ def report_address_change(
     account = db.scalars(select(Account).where(Account.mykey_id == mykey_id)).one_or_none()
     if account is None:
         raise NotFound(Message("マイキーIDが見つかりません。", f"no MyKey ID {mykey_id}"))
-    db.add(AddressChange(account_id=account.id, changed_at=changed_at, reported_by=reported_by))
+    db.add(
+        AddressChange(
+            account_id=account.id,
+            changed_at=changed_at,
+            reported_by=reported_by,
+            reported_at=now,
+        )
+    )
     record_audit(
         db=db,
         at=now,
@@ -232,7 +249,11 @@ def answer_lookup(
     confirmed_at = 0 if state is None else state.address_confirmed_at
     latest_change = db.scalars(
         select(AddressChange.changed_at)
-        .where(AddressChange.account_id == account.id, AddressChange.changed_at > confirmed_at)
+        .where(
+            AddressChange.account_id == account.id,
+            AddressChange.changed_at > confirmed_at,
+            ~_confirmed_by(service_code),
+        )
         .order_by(AddressChange.changed_at.desc())
     ).first()
     record_audit(
@@ -251,3 +272,127 @@ def answer_lookup(
         address_changed=latest_change is not None,
         address_changed_on=None if latest_change is None else jst_day(latest_change),
     )
+
+
+@dataclass(frozen=True)
+class AddressChangeNotice:
+    """One address change a service has not yet confirmed, named by its customer number."""
+
+    change_id: int
+    service_code: str
+    service_id: str
+    changed_on: str
+    reported_at: int
+
+
+def _confirmed_by(service_code: str) -> ColumnElement[bool]:
+    """SQL: this address change was confirmed by `service_code`."""
+    return exists().where(
+        AddressChangeConfirmation.address_change_id == AddressChange.id,
+        AddressChangeConfirmation.service_code == service_code,
+    )
+
+
+def address_changes_for(
+    *, db: Session, cipher: ServiceIdCipher, terminal: TerminalRegistration, since: int
+) -> list[AddressChangeNotice]:
+    """Return the unconfirmed changes reported at or after `since` for residents linked at the
+    services `terminal`'s business runs, oldest first.
+
+    Only changes after the service last had the address (linking counts) are listed.
+    """
+    reported = func.coalesce(AddressChange.reported_at, AddressChange.changed_at)
+    rows = db.execute(
+        select(AddressChange, ServiceLinkState.service_code, reported)
+        .join(ServiceLinkState, ServiceLinkState.account_id == AddressChange.account_id)
+        .join(Service, Service.service_code == ServiceLinkState.service_code)
+        .where(
+            Service.business == terminal.owner_id,
+            reported >= since,
+            AddressChange.changed_at > ServiceLinkState.address_confirmed_at,
+            ~exists().where(
+                AddressChangeConfirmation.address_change_id == AddressChange.id,
+                AddressChangeConfirmation.service_code == ServiceLinkState.service_code,
+            ),
+        )
+        .order_by(reported, AddressChange.id, ServiceLinkState.service_code)
+    ).all()
+    notices = []
+    for change, service_code, reported_at in rows:
+        account = db.get(Account, change.account_id)
+        assert account is not None  # the foreign key cascades deletes
+        number = lookup_service_id(db=db, cipher=cipher, account=account, service_code=service_code)
+        if number is None:
+            continue  # validity known but the number was never linked: nothing to name
+        notices.append(
+            AddressChangeNotice(
+                change_id=change.id,
+                service_code=service_code,
+                service_id=number,
+                changed_on=jst_day(change.changed_at),
+                reported_at=int(reported_at),
+            )
+        )
+    return notices
+
+
+def confirm_address_change(
+    *,
+    db: Session,
+    terminal: TerminalRegistration,
+    change_id: int,
+    service_code: str,
+    now: int,
+) -> None:
+    """Record that `service_code` (run by the terminal's business) updated its records.
+
+    Confirming twice is harmless. Raises NotFound unless the change is of a resident linked at
+    that service and the service is the terminal's business's.
+    """
+    change = db.get(AddressChange, change_id)
+    service = db.get(Service, service_code)
+    linked = (
+        None
+        if change is None
+        else db.scalars(
+            select(ServiceLink.id).where(
+                ServiceLink.account_id == change.account_id,
+                ServiceLink.service_code == service_code,
+            )
+        ).first()
+    )
+    if change is None or service is None or service.business != terminal.owner_id or not linked:
+        raise NotFound(
+            Message(
+                "この住所変更は見つかりません。",
+                f"no address change {change_id} of a resident linked at {service_code} "
+                f"(a service of business {terminal.owner_id})",
+            )
+        )
+    already = db.scalars(
+        select(AddressChangeConfirmation.id).where(
+            AddressChangeConfirmation.address_change_id == change_id,
+            AddressChangeConfirmation.service_code == service_code,
+        )
+    ).first()
+    if already is not None:
+        return
+    db.add(
+        AddressChangeConfirmation(
+            address_change_id=change_id,
+            service_code=service_code,
+            confirmed_at=now,
+            confirmed_by=terminal.address,
+        )
+    )
+    record_audit(
+        db=db,
+        at=now,
+        actor=Actor(ActorKind.SYSTEM, f"terminal {terminal.address}"),
+        action="address-change-confirmed",
+        target=f"{change_id}/{service_code}",
+    )
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()  # the same confirmation, sent twice at once: one row is what counts

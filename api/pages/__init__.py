@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api.pages import (
     explorer,
     my_page,
+    my_partners,
     registration,
     staff,
     staff_programme,
@@ -52,7 +53,7 @@ def mount_pages(app: FastAPI, settings: PagesSettings) -> PagesRuntime:
     def index(request: Request) -> Response:
         return runtime.renderer.render(request, "index.html", {"section": "home"})
 
-    for module in (registration, my_page, treasurer, staff_programme, staff, explorer):
+    for module in (registration, my_page, my_partners, treasurer, staff_programme, staff, explorer):
         app.include_router(module.build_router(runtime))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.pages = runtime

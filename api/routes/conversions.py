@@ -15,6 +15,7 @@ from api.deps import CurrentResident, DbDep, ServicesDep, staff_with_roles
 from api.errors import FieldError, Forbidden, InvalidFields
 from api.messages import Message
 from api.routes.terminals import ChainDep
+from api.services.partner_links import conversion_target, lookup_hash_key
 from api.services.staff import StaffRole
 from api.store.models import StaffAccount
 from contracts.domain import format_code
@@ -28,10 +29,22 @@ class ConversionIn(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"mykey_id": "A01B2C3D", "partner_units": 1000, "reference": "ord-1"}]
+            "examples": [
+                {"mykey_id": "A01B2C3D", "partner_units": 1000, "reference": "ord-1"},
+                {"member_number": "M-0012345", "partner_units": 1000, "reference": "ord-2"},
+            ]
         }
     )
-    mykey_id: str = Field(pattern=r"^[A-Z0-9]{8}$")
+    mykey_id: str | None = Field(
+        default=None, pattern=r"^[A-Z0-9]{8}$", description="Give this or `member_number`."
+    )
+    member_number: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The partner's member number the resident linked on My Page (instead of "
+        "`mykey_id`).",
+    )
     partner_units: int = Field(ge=1, le=10_000_000)
     reference: str = Field(min_length=1, max_length=128, description="The partner's own id.")
 
@@ -86,7 +99,7 @@ class PlacementOut(BaseModel):
     transaction_hash: str
 
 
-def _partner_of(staff: StaffAccount) -> int:
+def partner_of(staff: StaffAccount) -> int:
     if staff.organisation is None or not staff.organisation.isdigit():
         raise Forbidden(
             Message(
@@ -113,13 +126,24 @@ def _b64(value: str, field: str) -> bytes:
 def convert(
     body: ConversionIn, staff: PartnerOperator, services: ServicesDep, db: DbDep, chain: ChainDep
 ) -> ConversionOut:
-    """Convert at the partner's on-chain rate; the points wait reserved until placed or due."""
+    """Convert at the partner's on-chain rate; the points wait reserved until placed or due.
+
+    The member is named by MyKey ID or by the member number they linked at this partner.
+    """
+    partner = partner_of(staff)
+    mykey_id = conversion_target(
+        db=db,
+        hash_key=lookup_hash_key(services.settings.service_id_key_file),
+        partner=partner,
+        mykey_id=body.mykey_id,
+        member_number=body.member_number,
+    )
     conversion = convert_points(
         db=db,
         chain=chain,
-        partner=_partner_of(staff),
+        partner=partner,
         operator=staff.login_name,
-        mykey_id=body.mykey_id,
+        mykey_id=mykey_id,
         partner_units=body.partner_units,
         reference=body.reference,
         now=services.clock.now(),

@@ -1,15 +1,24 @@
-"""Service IDs: register a service, link a number with consent, report an address change."""
+"""Service IDs: register a service, link a number with consent, report an address change;
+the service's lookup terminals read the address changes and confirm them (signed requests)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.chain.lookups import link_with_consent, register_service, report_address_change
+from api.chain.lookups import (
+    address_changes_for,
+    confirm_address_change,
+    link_with_consent,
+    register_service,
+    report_address_change,
+)
 from api.deps import CurrentResident, DbDep, PlatformAdmin, ServicesDep, staff_with_roles
 from api.errors import FieldError, InvalidFields
+from api.routes.terminals import LookupTerminal
+from api.schemas.problems import Problem
 from api.services.accounts import resident_actor
 from api.services.staff import StaffRole, staff_actor
 from api.store.models import StaffAccount
@@ -57,6 +66,9 @@ class ServiceLinkIn(BaseModel):
 class AddressChangeIn(BaseModel):
     """A resident's address changed (the date only; the address never reaches this API)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"mykey_id": "A01B2C3D", "changed_at": 1800000000}]}
+    )
     mykey_id: str = Field(pattern=r"^[A-Z0-9]{8}$")
     changed_at: int = Field(ge=0, description="Unix seconds of the change.")
 
@@ -111,6 +123,91 @@ def address_change(
         mykey_id=body.mykey_id,
         changed_at=body.changed_at,
         reported_by=staff.login_name,
+        now=services.clock.now(),
+    )
+    return Done()
+
+
+class AddressChangeNoticeOut(BaseModel):
+    """An address change the service has not confirmed yet, named by its customer number."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "change_id": 12,
+                    "service_code": "kawasaki-library",
+                    "service_id": "LIB-00012345",
+                    "changed_on": "2026-11-27",
+                    "reported_at": 1800000000,
+                }
+            ]
+        }
+    )
+    change_id: int
+    service_code: str
+    service_id: str = Field(description="The service's own customer number for this resident.")
+    changed_on: str = Field(description="Japan-time day of the change (YYYY-MM-DD).")
+    reported_at: int = Field(description="Unix seconds the municipality reported it.")
+
+
+class AddressChangeConfirmationIn(BaseModel):
+    """Which of the business's services has updated its records."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"service_code": "kawasaki-library"}]}
+    )
+    service_code: str = Field(max_length=64)
+
+
+_TERMINAL_PROBLEMS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "Unsigned, stale, replayed or unregistered."},
+    403: {"model": Problem, "description": "Not a service-ID lookup terminal."},
+    422: {"model": Problem},
+    503: {"model": Problem},
+}
+
+
+@router.get(
+    "/terminal/v1/address-changes",
+    summary="Address changes of residents linked at this business's services",
+    response_model=list[AddressChangeNoticeOut],
+    responses=_TERMINAL_PROBLEMS,
+)
+def address_change_feed(
+    terminal: LookupTerminal,
+    services: ServicesDep,
+    db: DbDep,
+    since: Annotated[int, Query(ge=0, le=2**62, description="Unix seconds; reported at or after.")],
+) -> list[AddressChangeNoticeOut]:
+    """Unconfirmed changes reported since `since`, oldest first (poll at least daily)."""
+    return [
+        AddressChangeNoticeOut(**vars(notice))
+        for notice in address_changes_for(
+            db=db, cipher=services.cipher, terminal=terminal, since=since
+        )
+    ]
+
+
+@router.post(
+    "/terminal/v1/address-changes/{change_id}/confirmation",
+    summary="The service has updated its records after an address change",
+    response_model=Done,
+    responses={**_TERMINAL_PROBLEMS, 404: {"model": Problem}},
+)
+def confirm_change(
+    change_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: AddressChangeConfirmationIn,
+    terminal: LookupTerminal,
+    services: ServicesDep,
+    db: DbDep,
+) -> Done:
+    """From now on this service's lookups no longer flag the change (others still do)."""
+    confirm_address_change(
+        db=db,
+        terminal=terminal,
+        change_id=change_id,
+        service_code=body.service_code,
         now=services.clock.now(),
     )
     return Done()

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
+    text,
 )
 
 
@@ -319,10 +320,83 @@ def _chain_side(connection: Connection) -> None:
     metadata.create_all(connection)
 
 
+def _partners_coupons_address_feed(connection: Connection) -> None:
+    """Version 4: partner member links, coupon batches and codes, address-change confirmations."""
+    metadata = MetaData()
+    # Referenced only: they exist since versions 1 and 3, and create_all skips existing tables.
+    Table("accounts", metadata, Column("id", Integer, primary_key=True))
+    Table("address_changes", metadata, Column("id", Integer, primary_key=True))
+    Table(
+        "partner_links",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+        Column("partner", BigInteger, nullable=False),
+        Column("member_number_hash", String(64), nullable=False),
+        Column("key_id", String(16), nullable=False),
+        Column("nonce", LargeBinary, nullable=False),
+        Column("member_number_ciphertext", LargeBinary, nullable=False),
+        Column("consented_at", BigInteger, nullable=False),
+        UniqueConstraint("account_id", "partner", name="uq_partner_links_account_partner"),
+        UniqueConstraint("partner", "member_number_hash", name="uq_partner_links_member"),
+    )
+    Table(
+        "coupon_batches",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("partner", BigInteger, nullable=False),
+        Column("partner_units", BigInteger, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("issued_by", String(64), nullable=False),
+        Column("created_at", BigInteger, nullable=False),
+    )
+    coupons = Table(
+        "coupons",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("batch_id", ForeignKey("coupon_batches.id", ondelete="CASCADE"), nullable=False),
+        Column("code_hash", String(64), nullable=False, unique=True),
+        Column("state", String(16), nullable=False),
+        Column("account_id", ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
+        Column("claimed_at", BigInteger, nullable=True),
+        Column("reserve_id", BigInteger, nullable=True),
+        Column("transaction_hash", String(66), nullable=True),
+    )
+    Index("ix_coupons_batch_state", coupons.c.batch_id, coupons.c.state)
+    Table(
+        "coupon_attempts",
+        metadata,
+        Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+        Column("failed_count", Integer, nullable=False),
+        Column("locked_until", BigInteger, nullable=True),
+    )
+    Table(
+        "address_change_confirmations",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(
+            "address_change_id",
+            ForeignKey("address_changes.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("service_code", String(64), nullable=False),
+        Column("confirmed_at", BigInteger, nullable=False),
+        Column("confirmed_by", String(64), nullable=False),
+        UniqueConstraint(
+            "address_change_id", "service_code", name="uq_address_change_confirmations"
+        ),
+    )
+    metadata.create_all(connection)
+    # When the municipality reported the change (the feed's `since`); rows before v4 have none.
+    connection.execute(text("ALTER TABLE address_changes ADD COLUMN reported_at BIGINT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "grants", _grants),
     Migration(3, "chain side", _chain_side),
+    Migration(4, "partner links, coupons, address-change feed", _partners_coupons_address_feed),
 )
 """The whole history, in version order. Append; never edit an applied one."""
 

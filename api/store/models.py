@@ -4,7 +4,8 @@ The tables are created by `api.store.migrations`, never by `metadata.create_all`
 that the migrated database and these mappings agree column for column. Times are integer Unix
 seconds (UTC) so comparisons mean the same in SQLite and PostgreSQL. Secrets are stored only in
 forms useless to a reader of the database: password hashes (argon2id), session token hashes
-(SHA-256), and service IDs as AES-GCM ciphertext whose key lives in a file outside it.
+(SHA-256), service IDs and partner member numbers as AES-GCM ciphertext whose key lives in a file
+outside it, and coupon codes only as keyed hashes.
 """
 
 from __future__ import annotations
@@ -309,6 +310,8 @@ class AddressChange(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     changed_at: Mapped[int] = mapped_column(BigInteger)
     reported_by: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[int | None] = mapped_column(BigInteger)
+    """When the municipality reported it (schema v4); what a service's feed `since` compares."""
 
 
 class CardBinding(Base):
@@ -326,3 +329,91 @@ class CardBinding(Base):
     method: Mapped[str] = mapped_column(String(16))
     municipality_code: Mapped[str | None] = mapped_column(String(5))
     retired_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PartnerLink(Base):
+    """A partner's member number linked by the resident, with consent (schema v4).
+
+    The number is AES-GCM ciphertext (the service-ID cipher, sealed for `partner:<id>`) and a
+    keyed hash (`member_number_hash`) so a conversion by member number finds the row without
+    decrypting every one. One number per partner per resident; one resident per number.
+    """
+
+    __tablename__ = "partner_links"
+    __table_args__ = (
+        UniqueConstraint("account_id", "partner", name="uq_partner_links_account_partner"),
+        UniqueConstraint("partner", "member_number_hash", name="uq_partner_links_member"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    partner: Mapped[int] = mapped_column(BigInteger)
+    member_number_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    member_number_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    consented_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CouponBatch(Base):
+    """A batch of one-off coupon codes a partner issued: each converts `partner_units` once."""
+
+    __tablename__ = "coupon_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner: Mapped[int] = mapped_column(BigInteger)
+    partner_units: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Coupon(Base):
+    """One coupon code, stored only as its keyed hash.
+
+    `state` goes `issued` -> `redeeming` (claimed by one resident, the conversion in flight) ->
+    `used`; a claim is a single conditional UPDATE, so one code converts at most once.
+    """
+
+    __tablename__ = "coupons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("coupon_batches.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    claimed_at: Mapped[int | None] = mapped_column(BigInteger)
+    reserve_id: Mapped[int | None] = mapped_column(BigInteger)
+    transaction_hash: Mapped[str | None] = mapped_column(String(66))
+
+
+class CouponAttempts(Base):
+    """A resident's run of wrong coupon codes and the lock it earned (guessing is slowed)."""
+
+    __tablename__ = "coupon_attempts"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    failed_count: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AddressChangeConfirmation(Base):
+    """A service has updated its records after an address change; its lookups stop flagging it."""
+
+    __tablename__ = "address_change_confirmations"
+    __table_args__ = (
+        UniqueConstraint(
+            "address_change_id", "service_code", name="uq_address_change_confirmations"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    address_change_id: Mapped[int] = mapped_column(
+        ForeignKey("address_changes.id", ondelete="CASCADE")
+    )
+    service_code: Mapped[str] = mapped_column(String(64))
+    confirmed_at: Mapped[int] = mapped_column(BigInteger)
+    confirmed_by: Mapped[str] = mapped_column(String(64))

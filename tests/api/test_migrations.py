@@ -21,7 +21,7 @@ from api.store.models import Base
 def test_migrations_apply_once(tmp_path: Path) -> None:
     engine = create_store_engine(f"sqlite:///{tmp_path / 'store' / 'api.sqlite'}")
     assert current_version(engine) == 0
-    assert migrate(engine) == [1, 2, 3]
+    assert migrate(engine) == [1, 2, 3, 4]
     assert migrate(engine) == []
     assert current_version(engine) == latest_version()
     engine.dispose()
