@@ -31,6 +31,7 @@ from api.ports import (
 from api.problems import install_problem_handlers
 from api.routes import (
     audit_records,
+    balances,
     chain_health,
     conversions,
     coupons,
@@ -147,12 +148,13 @@ def create_app(
         grants,
         operator,
         terminals,
+        terminal_grants,
         conversions,
         treasurers,
         service_ids,
         chain_health,
+        balances,
         programme,
-        terminal_grants,
         coupons,
         partner_links,
         rebinding,

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -116,7 +117,13 @@ class ChainIndexer:
     def poll_once(self) -> int:
         """Index one range of finalized blocks; return the blocks indexed (0: caught up)."""
         with self._polling:
-            return self._poll_once()
+            try:
+                return self._poll_once()
+            except IntegrityError:
+                # Another process stored this range first. That can happen only before the
+                # cursor row exists (FOR UPDATE has no row to lock yet); our transaction rolled
+                # back whole, and the row exists now, so the retry takes the locked path.
+                return self._poll_once()
 
     def _poll_once(self) -> int:
         start = self.next_block()

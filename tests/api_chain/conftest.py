@@ -14,8 +14,9 @@ import json
 import secrets
 import string
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,20 @@ class ChainWorld:
     trust: TrustConfiguration
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+@contextmanager
+def running_world(
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    block_period: float | None = None,
+    crl_validity: timedelta = timedelta(days=1),
+) -> Iterator[ChainWorld]:
+    """Start a dev node of its own (LevelDB in a new tmp dir), deploy the demo consortium on it.
+
+    `block_period` below 1 s gives sub-second blocks; `crl_validity` keeps the test authority's
+    revocation list fresh when a test moves the block clock forward.
+    """
     datadir = tmp_path_factory.mktemp("node")
-    node = start_embedded(datadir)
+    node = start_embedded(datadir, block_period=block_period)
     try:
         w3 = connect(node.http_url)
         demo = deploy_demo(w3, node.dev_accounts[0].private_key, gas_limit=3_000_000)
@@ -81,13 +92,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
         config = ChainConfig.load(config_file)
         now = datetime.now(UTC)
         authority = TestAuthority.create(now)
+        revocation_list = authority.revocation_list(now, next_update=crl_validity)
         trust = TrustConfiguration(
-            anchors=(authority.certificate,),
-            revocation_lists=(authority.revocation_list(now),),
+            anchors=(authority.certificate,), revocation_lists=(revocation_list,)
         )
         yield ChainWorld(node, w3, demo, keys, config, authority, trust)
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    """The node most chain-side tests share (deploying takes ~30 one-second blocks)."""
+    with running_world(tmp_path_factory) as shared:
+        yield shared
 
 
 @dataclass

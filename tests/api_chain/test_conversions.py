@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
+import pytest
 from eth_utils.address import to_checksum_address
 from fastapi.testclient import TestClient
 
@@ -17,10 +19,20 @@ from tests.api_chain.conftest import (
     b64url_decode,
     new_card,
     register,
+    running_world,
     staff_token,
 )
 
 RESERVE_PERIOD_DAYS = 14
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    """This module's own node: it shortens the reserve period, and reserve deadlines in one home
+    queue never decrease (PointLedger.convert), so another module's 14-day reserve in the same
+    home municipality would hold a 3-second reserve back for 14 days."""
+    with running_world(tmp_path_factory) as own:
+        yield own
 
 
 def _tick(world: ChainWorld) -> None:

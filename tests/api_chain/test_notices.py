@@ -38,6 +38,7 @@ from tests.api_chain.conftest import (
     grant,
     new_card,
     register,
+    running_world,
     staff_token,
 )
 
@@ -46,6 +47,15 @@ RESERVE_PERIOD_DAYS = 14
 USE_ANY = 1
 EVENT_SECONDS = 15
 """How long the test event account stays open: long enough for six grants to be sealed."""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    """This module's own node: it shortens the reserve period, and reserve deadlines in one home
+    queue never decrease (PointLedger.convert), so another module's 14-day reserve in the same
+    home municipality would hold a 3-second reserve back for 14 days."""
+    with running_world(tmp_path_factory) as own:
+        yield own
 
 
 class IndexerCrashed(RuntimeError):
