@@ -84,7 +84,7 @@ TERMINAL_KIND_SLUGS: dict[TerminalKind, str] = {
 TERMINAL_KIND_WORDS: dict[TerminalKind, Message] = {
     TerminalKind.SERVICE_ID_LOOKUP: Message("サービスID照会端末", "Service-ID lookup terminal"),
     TerminalKind.POINT_USE: Message("ポイント利用端末", "Point-use terminal"),
-    TerminalKind.VOUCHER_ISSUE: Message("商品券発行端末", "Voucher-issue terminal"),
+    TerminalKind.VOUCHER_ISSUE: Message("ポイント券発行端末", "Voucher-issue terminal"),
     TerminalKind.GRANTING: Message("ポイント付与端末", "Granting terminal"),
 }
 
@@ -122,7 +122,7 @@ _SETTING_FIELDS = {
     ),
     "voucherValidityDays": _Refusal(
         Message(
-            f"商品券の有効日数は1～{MAX_DAYS}日で指定してください。",
+            f"ポイント券の有効日数は1～{MAX_DAYS}日で指定してください。",
             f"Vouchers must stay valid for 1 to {MAX_DAYS} days.",
         ),
         "voucher_validity_days",
@@ -157,7 +157,7 @@ _REFUSALS: dict[str, _Refusal] = {
     ),
     "TerminalKindNotAllowed": _Refusal(
         Message(
-            "自治体が登録できるのは付与・商品券発行・サービスID照会の端末だけです。",
+            "自治体が登録できるのは付与・ポイント券発行・サービスID照会の端末だけです。",
             "A municipality registers only granting, voucher-issue and service-ID lookup "
             "terminals.",
         ),

@@ -119,7 +119,7 @@ def _voucher_issued(args: dict[str, object], language: str) -> Message:
     amount = _amount(int(args["amount"]))  # type: ignore[call-overload]
     who = args["mykeyId"]
     return Message(
-        f"{town}が {who} に {amount} 円分の商品券を発行",
+        f"{town}が {who} に {amount} 円分のポイント券を発行",
         f"{town} issued a voucher worth {amount} yen to {who}",
     )
 
@@ -129,7 +129,7 @@ def _voucher_redeemed(args: dict[str, object], language: str) -> Message:
     amount = _amount(int(args["amount"]))  # type: ignore[call-overload]
     business = args["business"]
     return Message(
-        f"{town}の商品券（{amount} 円分）が事業者 {business} で利用",
+        f"{town}のポイント券（{amount} 円分）が事業者 {business} で利用",
         f"A {town} voucher worth {amount} yen was used at business {business}",
     )
 

@@ -192,7 +192,9 @@ def _session(
         delivery=config.delivery,
         reader=config.reader,
         card_timeout_seconds=config.card_timeout_seconds,
-        keyboard=XdotoolKeyboard() if config.delivery is DeliveryMode.KEYBOARD else None,
+        # always: the tablet page may choose keyboard delivery for one lookup; a missing
+        # xdotool or display is reported when typing is tried, as a refusal in words
+        keyboard=XdotoolKeyboard(),
         label_directory=config.label_directory,
         label_width_mm=config.label_width_mm,
         clock=lambda: datetime.now(UTC),

@@ -135,7 +135,7 @@ try {
   const terminalTx = await transactionShown(page);
   const listed = await page.locator("#terminals tbody").innerText();
   check("a registered terminal is listed with its kind",
-    terminalTx && listed.includes(TERMINAL_ADDRESS) && listed.includes("商品券発行端末"), listed);
+    terminalTx && listed.includes(TERMINAL_ADDRESS) && listed.includes("ポイント券発行端末"), listed);
   await audit(page, "programme-08-terminal-registered");
   await submit(page, () => page.click("#write-transaction"));
   check("the transaction link opens the explorer's transaction page",
