@@ -54,6 +54,9 @@ def pcscd() -> Iterator[None]:
 
     names = [reader.name for reader in PcscReaders().list_readers()]
     if VPCD_READER not in names:
+        if started is not None:  # leave no pcscd of ours behind
+            started.terminate()
+            started.wait(timeout=10)
         pytest.fail(f"pcscd runs but has no {VPCD_READER!r} reader: install vsmartcard-vpcd")
     yield
     if started is not None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.store.database import Store
-from api.store.models import CardBinding
+from api.store.models import ACTIVE_CARD_INDEX, CardBinding
 from card_bridge.platform_checks.binding import (
     Binding,
     BindingMethod,
@@ -70,6 +71,26 @@ def _row(binding: Binding) -> CardBinding:
     )
 
 
+def _card_bound() -> CardAlreadyBound:
+    return CardAlreadyBound("this card is already bound to a MyKey ID")
+
+
+def _mykey_bound(mykey_id: str) -> MykeyIdAlreadyBound:
+    return MykeyIdAlreadyBound(f"MyKey ID {mykey_id} already has a card")
+
+
+def _insert(db: Session, binding: Binding) -> None:
+    """Add the row; a concurrent bind that passed the same checks loses on the unique indexes."""
+    db.add(_row(binding))
+    try:
+        db.flush()
+    except IntegrityError as clash:
+        text = str(clash.orig)
+        if ACTIVE_CARD_INDEX in text or "card_key_id" in text:
+            raise _card_bound() from None
+        raise _mykey_bound(binding.mykey_id) from None
+
+
 class SqlBindingStore:
     """`card_bridge.platform_checks.binding.BindingStore` over the private store."""
 
@@ -92,10 +113,10 @@ class SqlBindingStore:
         """Store a new binding; raise CardAlreadyBound or MykeyIdAlreadyBound on a conflict."""
         with self._store.sessions() as db, db.begin():
             if _active_card(db, binding.card_key_id) is not None:
-                raise CardAlreadyBound("this card is already bound to a MyKey ID")
+                raise _card_bound()
             if _active_mykey(db, binding.mykey_id) is not None:
-                raise MykeyIdAlreadyBound(f"MyKey ID {binding.mykey_id} already has a card")
-            db.add(_row(binding))
+                raise _mykey_bound(binding.mykey_id)
+            _insert(db, binding)
 
     def replace(self, retired: CardKeyId, binding: Binding) -> None:
         """Retire `retired` and add `binding` in one transaction (both or neither)."""
@@ -106,4 +127,5 @@ class SqlBindingStore:
             if _active_card(db, binding.card_key_id) is not None:
                 raise CardAlreadyBound("the renewed card is already bound to a MyKey ID")
             old.retired_at = _seconds(binding.bound_at)
-            db.add(_row(binding))
+            db.flush()  # retire first: the active-row indexes see one row per card at a time
+            _insert(db, binding)

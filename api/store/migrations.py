@@ -392,11 +392,26 @@ def _partners_coupons_address_feed(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE address_changes ADD COLUMN reported_at BIGINT"))
 
 
+def _one_active_binding(connection: Connection) -> None:
+    """Version 5: at most one active card binding per card and per MyKey ID, kept by the database.
+
+    Partial unique indexes (SQLite and PostgreSQL both have them): retired rows stay for audit.
+    """
+    for name, column in (
+        ("uq_card_bindings_active_card", "card_key_id"),
+        ("uq_card_bindings_active_mykey", "mykey_id"),
+    ):
+        connection.execute(
+            text(f"CREATE UNIQUE INDEX {name} ON card_bindings ({column}) WHERE retired_at IS NULL")
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "grants", _grants),
     Migration(3, "chain side", _chain_side),
     Migration(4, "partner links, coupons, address-change feed", _partners_coupons_address_feed),
+    Migration(5, "one active card binding per card and per MyKey ID", _one_active_binding),
 )
 """The whole history, in version order. Append; never edit an applied one."""
 

@@ -14,11 +14,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -314,6 +316,10 @@ class AddressChange(Base):
     """When the municipality reported it (schema v4); what a service's feed `since` compares."""
 
 
+ACTIVE_CARD_INDEX = "uq_card_bindings_active_card"
+ACTIVE_MYKEY_INDEX = "uq_card_bindings_active_mykey"
+
+
 class CardBinding(Base):
     """A card (by its keyed identifier, card_bridge.platform_checks.binding) bound to a MyKey ID.
 
@@ -329,6 +335,25 @@ class CardBinding(Base):
     method: Mapped[str] = mapped_column(String(16))
     municipality_code: Mapped[str | None] = mapped_column(String(5))
     retired_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    # Schema v5: the database itself keeps "one active row per card and per MyKey ID", since a
+    # FOR UPDATE check locks nothing while no row exists yet (two first binds could both pass).
+    __table_args__ = (
+        Index(
+            ACTIVE_CARD_INDEX,
+            "card_key_id",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+        Index(
+            ACTIVE_MYKEY_INDEX,
+            "mykey_id",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+    )
 
 
 class PartnerLink(Base):

@@ -10,7 +10,7 @@ throwaway PostgreSQL cluster, with real threads racing where the API relies on t
 - the chain event index and its cursor (v3): resume after a restart or a crash mid-range with no
   gap and no double, and two indexers (two processes) racing over the same blocks;
 - card bindings (v3): conflicts refused, racing renewals move a MyKey ID once; racing FIRST
-  binds of one card are a known bug (xfail, strict: it flags the day it is fixed);
+  binds of one card bind it once (the v5 partial unique indexes);
 - audit records and service links (v1 tables the chain side writes more of): Japanese detail
   kept, newest first; service IDs only as ciphertext in the database.
 
@@ -618,15 +618,6 @@ def test_bindings_rebind_on_postgres_and_racing_renewals_move_the_id_once(
         service.identify(old)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug: SqlBindingStore.add checks with SELECT ... FOR UPDATE, which locks nothing "
-        "when no row exists yet, and card_bindings has no unique index on the active card or "
-        "MyKey ID, so racing first binds all succeed on PostgreSQL (fix: partial unique indexes "
-        "WHERE retired_at IS NULL in a new migration, IntegrityError mapped in add/replace)"
-    ),
-)
 def test_racing_first_binds_of_one_card_bind_it_once(
     pg_store: Store, authority: TestAuthority, monkeypatch: pytest.MonkeyPatch
 ) -> None:
