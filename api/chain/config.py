@@ -1,8 +1,8 @@
 """Which keys act for whom on the ledger: the chain side's configuration.
 
 The API signs as the platform operator (MyKey registry), as the platform verifier (attestations),
-as each municipality's granting terminal (grants) and treasurer (close period, payments), as each
-partner (conversions) and as the point-use / voucher terminals businesses entrusted to it. This
+as each municipality's granting terminal (grants), treasurer (close period, payments) and admin
+(its programme), as each partner (conversions) and as the point-use / voucher terminals businesses entrusted to it. This
 record names those addresses; their keys come only from the encrypted `KeyRing`.
 """
 
@@ -34,6 +34,11 @@ class ChainConfig:
     granting_terminals: dict[int, ChecksumAddress] = field(default_factory=dict)
     """Municipality code -> the granting terminal the API grants through."""
     treasurers: dict[int, ChecksumAddress] = field(default_factory=dict)
+    """Municipality code -> the account that closes its periods and records its payments."""
+    municipal_admins: dict[int, ChecksumAddress] = field(default_factory=dict)
+    """Municipality code -> the admin-role account that changes its programme (settings,
+    businesses, terminals, event accounts, budget). A municipality missing here falls back to
+    its treasurer's account, which must then hold the admin role too."""
     partners: dict[int, ChecksumAddress] = field(default_factory=dict)
     """Partner id -> the partner account that converts its members' points."""
     attestation_ttl_seconds: int = 120
@@ -50,6 +55,7 @@ class ChainConfig:
             "verifier": self.verifier,
             "granting_terminals": {str(k): v for k, v in self.granting_terminals.items()},
             "treasurers": {str(k): v for k, v in self.treasurers.items()},
+            "municipal_admins": {str(k): v for k, v in self.municipal_admins.items()},
             "partners": {str(k): v for k, v in self.partners.items()},
             "attestation_ttl_seconds": self.attestation_ttl_seconds,
             "action_ttl_seconds": self.action_ttl_seconds,
@@ -67,6 +73,7 @@ class ChainConfig:
                 verifier=to_checksum_address(raw["verifier"]),
                 granting_terminals=_addresses(raw.get("granting_terminals", {})),
                 treasurers=_addresses(raw.get("treasurers", {})),
+                municipal_admins=_addresses(raw.get("municipal_admins", {})),
                 partners=_addresses(raw.get("partners", {})),
                 attestation_ttl_seconds=int(raw.get("attestation_ttl_seconds", 120)),
                 action_ttl_seconds=int(raw.get("action_ttl_seconds", 120)),

@@ -56,6 +56,9 @@ def write_demo_chain(
             for code, m in demo.municipalities.items()
         },
         treasurers={int(code): address_of(m.admin_key) for code, m in demo.municipalities.items()},
+        municipal_admins={
+            int(code): address_of(m.admin_key) for code, m in demo.municipalities.items()
+        },
         partners={demo.partner.partner_id: address_of(demo.partner.admin_key)},
     )
     config_file = directory / "chain.json"

@@ -327,7 +327,7 @@ class ProgrammeLedger:
         self.chain = chain
         self.client = chain.ledger.client
         self.sender = chain.ledger.sender
-        self.admins = dict(chain.config.treasurers)
+        self.admins = dict(chain.config.treasurers) | dict(chain.config.municipal_admins)
 
     # ---- plumbing -----------------------------------------------------------------------------
 
