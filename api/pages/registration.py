@@ -1,12 +1,16 @@
 """My Page registration pages: deck screen 16 in a browser, every rule and message.
 
-Step 1, the card: a challenge the card signs. In production the card helper on the resident's PC
-(`mykey card helper`) does it: the page's script (static/card-helper.js) gets a challenge from
-`POST /registrations/card-challenges`, sends it with the PIN to the helper on 127.0.0.1 (never to
-this server) and posts the helper's certificate + signature to `/my/register/card-answer`, which
-opens the registration exactly as `POST /registrations` does and keeps it in the page's cookie.
-In tests and dev the virtual card desk answers in-process (labelled as such, and only when
-configured). Step 2, one form: the MyKey ID candidate (「自動生成」 at most 3 times, the 3rd
+Step 1, the card: a registration statement the card signs. In production the card helper on the
+resident's PC (`mykey card helper`) does it: the page's script (static/card-helper.js) gets a
+statement from `POST /registrations/card-challenges` (bound to this page's origin), sends it with
+the PIN to the helper on 127.0.0.1 (never to this server), which signs it only for this origin,
+and posts the helper's certificate + signature to `/my/register/card-answer`, which opens the
+registration exactly as `POST /registrations` does and keeps it in the page's cookie. In tests and
+dev the virtual card desk answers in-process (labelled as such, and only when configured), with a
+statement bound to this page's own origin. Both answer routes refuse a post from another site,
+so no site can plant a registration of its own card in the resident's browser.
+
+Step 2, one form: the MyKey ID candidate (「自動生成」 at most 3 times, the 3rd
 becomes the ID; or an own candidate with 「重複チェック」, the 3rd duplicate error shows a generated
 one), password twice, e-mail twice, the notices, prefecture + municipality, then 「登録」.
 
@@ -48,6 +52,7 @@ from api.services.registration import (
     RegistrationForm,
 )
 from api.store.models import Registration
+from card_bridge.browser_helper.config import HelperConfigError, normalise_origin
 
 REGISTRATION_EXPIRED = Message(
     "登録の有効期限が切れました。カード認証からやり直してください。",
@@ -123,6 +128,14 @@ def _posted_from_another_site(request: Request) -> bool:
     return urlsplit(origin).netloc != request.headers.get("host", "")
 
 
+def _page_origin(request: Request) -> str | None:
+    """Return this page's own origin as a browser would send it, None if the URL has none."""
+    try:
+        return normalise_origin(f"{request.url.scheme}://{request.url.netloc}")
+    except HelperConfigError:
+        return None
+
+
 def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one small handler per page
     """Return the registration pages under /my/register."""
     router = APIRouter(prefix="/my/register", include_in_schema=False)
@@ -190,11 +203,18 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         if desk is None:
             return renderer.render(request, "not_found.html", {"section": "my"}, status_code=404)
         errors = FormErrors(page_language(request))
+        if _posted_from_another_site(request):
+            # the same rule as the card helper's answer: no site plants a registration here
+            errors.add_general(CROSS_SITE_ANSWER)
+            return card_page(request, errors, status_code=403)
         issued = registration.issue_card_challenge(
-            db=db, now=services.clock.now(), ttl_seconds=services.settings.challenge_ttl_seconds
+            db=db,
+            now=services.clock.now(),
+            ttl_seconds=services.settings.challenge_ttl_seconds,
+            origin=_page_origin(request),
         )
         try:
-            answer = desk.answer_challenge(challenge=issued.challenge, pin=pin)
+            answer = desk.answer_challenge(challenge=issued.statement, pin=pin)
         except VirtualCardRefused as refusal:
             errors.add_field("pin", Message(refusal.message_ja, refusal.message_en))
             return card_page(request, errors, status_code=422)

@@ -1,4 +1,10 @@
-"""MyKey ID registration (deck screen 16): card challenge, candidates, completion."""
+"""MyKey ID registration (deck screen 16): card challenge, candidates, completion.
+
+The card challenge is a registration statement bound to the page that asked for it: its origin
+comes from the request's Origin header (a browser sends one with every POST), or from the body's
+`origin` for a client that is not a browser but speaks for a page; when both are present they
+must be equal. Without either the statement says `origin=-`, which the card helper never signs.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,16 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Header, Path, status
 
 from api.deps import DbDep, ServicesDep
 from api.errors import FieldError, InvalidFields
+from api.messages import Message
 from api.schemas.problems import Problem
 from api.schemas.registrations import (
     CandidateCheckRequest,
     CardAnswerRequest,
+    CardChallengeRequest,
     CardChallengeResponse,
     RegistrationCompletedResponse,
     RegistrationCompletionRequest,
@@ -32,6 +40,20 @@ _PROBLEMS: dict[int | str, dict[str, object]] = {
     410: {"model": Problem, "description": "Registration expired or completed."},
     422: {"model": Problem, "description": "One entry per wrong field."},
 }
+
+
+ORIGIN_MISMATCH = Message(
+    "origin がリクエストの Origin ヘッダーと一致しません。",
+    "The body's origin differs from the request's Origin header.",
+)
+
+
+def _statement_origin(header: str | None, body: CardChallengeRequest | None) -> str | None:
+    """Return the origin the statement names (None: not a page); InvalidFields on a clash."""
+    claimed = body.origin if body is not None else None
+    if header is not None and claimed is not None and header != claimed:
+        raise InvalidFields([FieldError("origin", "origin-mismatch", ORIGIN_MISMATCH)])
+    return header if header is not None else claimed
 
 
 def _state_response(state: CandidateState) -> RegistrationStateResponse:
@@ -64,16 +86,27 @@ def _context(services: ServicesDep, db: DbDep) -> RegistrationContext:
 @router.post(
     "/card-challenges",
     status_code=status.HTTP_201_CREATED,
-    summary="Get a challenge for the card to sign",
+    summary="Get a registration statement for the card to sign",
+    responses={422: {"model": Problem, "description": "Origin malformed or contradicted."}},
 )
-def create_card_challenge(services: ServicesDep, db: DbDep) -> CardChallengeResponse:
-    """Step 1: a one-time challenge that the card signs after the resident enters the PIN."""
+def create_card_challenge(
+    services: ServicesDep,
+    db: DbDep,
+    body: CardChallengeRequest | None = None,
+    origin: Annotated[str | None, Header(max_length=255)] = None,
+) -> CardChallengeResponse:
+    """Step 1: a one-time registration statement (base64url in `challenge`) that the card signs
+    after the resident enters the PIN: `mykey-ledger/registration/v1`, `challenge=`, `origin=`,
+    `expires_at=` lines (docs/card-helper.md). Sign the decoded bytes exactly as they are."""
     issued = registration.issue_card_challenge(
-        db=db, now=services.clock.now(), ttl_seconds=services.settings.challenge_ttl_seconds
+        db=db,
+        now=services.clock.now(),
+        ttl_seconds=services.settings.challenge_ttl_seconds,
+        origin=_statement_origin(origin, body),
     )
     return CardChallengeResponse(
         challenge_id=issued.challenge_id,
-        challenge=base64.urlsafe_b64encode(issued.challenge).rstrip(b"=").decode("ascii"),
+        challenge=base64.urlsafe_b64encode(issued.statement).rstrip(b"=").decode("ascii"),
         expires_at=issued.expires_at,
     )
 

@@ -7,6 +7,21 @@ from pydantic import BaseModel, ConfigDict, Field
 EXAMPLE_REGISTRATION_ID = "q3Zp0v8xS2mJk4Lr7TgH1bYc9NwAeUdFiOsKlPzQxRc"
 
 
+class CardChallengeRequest(BaseModel):
+    """Optional body of `POST /registrations/card-challenges`: the page the statement is for."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"origin": "https://mykey.example.jp"}]}
+    )
+
+    origin: str | None = Field(
+        default=None,
+        max_length=255,
+        description="The page's origin, scheme://host[:port]; must equal the Origin header if "
+        "one is sent.",
+    )
+
+
 class CardChallengeResponse(BaseModel):
     """A challenge for the card to sign (SHA-256 DigestInfo, RSASSA-PKCS1-v1_5)."""
 
@@ -15,7 +30,11 @@ class CardChallengeResponse(BaseModel):
             "examples": [
                 {
                     "challenge_id": "Jr3k2l0qQ1m8Yc6vT0b7Xs9dE4fG5hI2jK3lM4nO5pQ",
-                    "challenge": "3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                    "challenge": (
+                        "bXlrZXktbGVkZ2VyL3JlZ2lzdHJhdGlvbi92MQpjaGFsbGVuZ2U9M3Q3ZTN0N2UzdDdlM3Q3"
+                        "ZTN0N2UzdDdlM3Q3ZTN0N2UzdDdlM3Q3ZTN0NApvcmlnaW49aHR0cHM6Ly9teWtleS5leGFt"
+                        "cGxlLmpwCmV4cGlyZXNfYXQ9MTc5MDAwMDMwMA"
+                    ),
                     "expires_at": 1790000300,
                 }
             ]
@@ -23,7 +42,10 @@ class CardChallengeResponse(BaseModel):
     )
 
     challenge_id: str
-    challenge: str = Field(description="32 random bytes, base64url without padding.")
+    challenge: str = Field(
+        description="A registration statement (docs/card-helper.md), base64url without padding; "
+        "sign the decoded bytes as they are."
+    )
     expires_at: int = Field(description="Unix seconds; the challenge can be answered once.")
 
 

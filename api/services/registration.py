@@ -1,8 +1,11 @@
 """MyKey ID registration, exactly as deck screen 16 (DOMAIN.md flow 1).
 
-1. The resident proves possession of the card: we issue a one-time challenge, the card signs it,
+1. The resident proves possession of the card: we issue a one-time registration statement
+   (`card_bridge.browser_helper.registration_statement`: a fixed first line, 32 random bytes, the
+   origin of the page that asked for it or "-", its deadline), the card signs exactly those bytes,
    and the card checks (`CardVerifier`) verify the answer. That opens a registration session bound
-   to the auth certificate; a card that already has a MyKey ID cannot open one.
+   to the auth certificate; a card that already has a MyKey ID cannot open one. The origin lets
+   the card helper on the resident's PC sign only statements issued for the page asking it.
 2. A MyKey ID candidate is made one of two ways:
    - auto-generate: at most 3 times; the 3rd generated value becomes the MyKey ID (fixed);
    - own choice + duplicate check: a taken ID is an error; on the 3rd error (and each after) a
@@ -54,6 +57,14 @@ from api.ports import CardVerifier, MykeyIdLedger, TransactionHash
 from api.services.audit import Actor, ActorKind, record_audit
 from api.store.models import Account, CardChallenge, Registration
 from api.tokens import new_token
+from card_bridge.browser_helper.registration_statement import (
+    CHALLENGE_BYTES,
+    NO_ORIGIN,
+    MalformedChallenge,
+    RegistrationStatement,
+    is_exact_origin,
+    parse_registration_statement,
+)
 
 MAX_GENERATIONS = 3
 """Deck screen 16: 自動生成は３回まで; the 3rd generated value is registered."""
@@ -61,12 +72,15 @@ MAX_GENERATIONS = 3
 DUPLICATE_ERRORS_BEFORE_GENERATION = 3
 """Deck screen 16: 3回エラーとなった場合、マイキーID候補が自動生成され…表示されます."""
 
-CHALLENGE_BYTES = 32
-
 GENERATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 """Upper-case letters and digits without I, O, 0 and 1, which people misread when copying."""
 
 CandidateSource = Callable[[], MykeyId]
+
+ORIGIN_FORMAT = Message(
+    "ページのオリジンが正しくありません（scheme://host[:port] の形）。",
+    "The page origin must be exactly scheme://host[:port], as a browser sends it.",
+)
 
 _CARD_REGISTERED = Message(
     "このカードには既にマイキーIDが登録されています。", "This card already has a MyKey ID."
@@ -80,10 +94,11 @@ def random_candidate() -> MykeyId:
 
 @dataclass(frozen=True)
 class IssuedChallenge:
-    """A challenge for the card to sign."""
+    """A registration statement for the card to sign, and the id to answer it with."""
 
     challenge_id: str
-    challenge: bytes
+    statement: bytes
+    origin: str
     expires_at: int
 
 
@@ -138,17 +153,33 @@ class RegistrationContext:
     now: int
 
 
-def issue_card_challenge(*, db: Session, now: int, ttl_seconds: int) -> IssuedChallenge:
-    """Store and return a fresh random challenge valid for `ttl_seconds`, usable once."""
+def issue_card_challenge(
+    *, db: Session, now: int, ttl_seconds: int, origin: str | None
+) -> IssuedChallenge:
+    """Store and return a fresh registration statement valid for `ttl_seconds`, usable once.
+
+    `origin` is the page's origin (`scheme://host[:port]`, exactly as a browser sends it), or None
+    for a client that is not a page (the statement says "-"). Raises InvalidFields (field
+    `origin`) for an origin that is not in that exact form.
+    """
+    if origin is not None and not is_exact_origin(origin):
+        raise InvalidFields([FieldError("origin", "origin-format", ORIGIN_FORMAT)])
+    statement = RegistrationStatement(
+        challenge=secrets.token_bytes(CHALLENGE_BYTES),
+        origin=NO_ORIGIN if origin is None else origin,
+        expires_at=now + ttl_seconds,
+    )
     challenge = CardChallenge(
         id=new_token(),
-        challenge=secrets.token_bytes(CHALLENGE_BYTES),
-        expires_at=now + ttl_seconds,
+        challenge=statement.encode(),
+        expires_at=statement.expires_at,
         used=False,
     )
     db.add(challenge)
     db.commit()
-    return IssuedChallenge(challenge.id, challenge.challenge, challenge.expires_at)
+    return IssuedChallenge(
+        challenge.id, challenge.challenge, statement.origin, statement.expires_at
+    )
 
 
 def open_registration(
@@ -161,13 +192,20 @@ def open_registration(
     now: int,
     ttl_seconds: int,
 ) -> CandidateState:
-    """Verify the card's answer to our challenge and open a registration session.
+    """Verify the card's answer to our registration statement and open a registration session.
 
-    The challenge is spent even when the answer is wrong (one try per challenge). Raises
+    The signature must cover exactly the stored statement bytes. The challenge is spent even
+    when the answer is wrong (one try per challenge). Raises
     ChallengeExpired, CardVerificationFailed (from the card checks), CardAlreadyRegistered.
     """
     challenge = db.get(CardChallenge, challenge_id)
-    if challenge is None or challenge.used or challenge.expires_at <= now:
+    if (
+        challenge is None
+        or challenge.used
+        or challenge.expires_at <= now
+        # the table also holds reserve-placement and rebinding statements: not ours to spend
+        or not _is_registration_statement(challenge.challenge)
+    ):
         raise ChallengeExpired(
             Message(
                 "カード認証の有効期限が切れました。もう一度カードをかざしてください。",
@@ -429,6 +467,14 @@ def _free_candidate(context: RegistrationContext, tries: int = 32) -> MykeyId:
         if not _is_taken(context, candidate):
             return candidate
     raise RuntimeError(f"no free MyKey ID candidate in {tries} tries: is the generator random?")
+
+
+def _is_registration_statement(data: bytes) -> bool:
+    try:
+        parse_registration_statement(data)
+    except MalformedChallenge:
+        return False
+    return True
 
 
 def _state(registration: Registration) -> CandidateState:

@@ -1,7 +1,8 @@
 // The registration page's card step through the card helper on the resident's own PC
 // (`mykey card helper`, card_bridge/browser_helper). No framework, nothing else needed:
 // 1. show the card-reader form (it is hidden without JavaScript) and ask the helper for its status;
-// 2. on submit: get a one-time challenge from this server, send {challenge, pin} to the helper
+// 2. on submit: get a one-time registration statement from this server, bound to this page's
+//    origin (the helper signs it only for the page it names), send {challenge, pin} to the helper
 //    (the PIN goes there and on to the card, never to this server), clear the PIN field, then post
 //    the helper's certificate + signature to /my/register/card-answer, which opens step 2;
 // 3. show every refusal in plain words next to the PIN field, announced through aria-live.
@@ -79,7 +80,14 @@
 
   function authenticate(pin) {
     var issued = null;
-    return fetch(challengeUrl, { method: "POST", credentials: "same-origin" })
+    // The browser sends the Origin header itself; the body names the same origin for servers
+    // behind a proxy that drops the header (the server refuses the two if they differ).
+    return fetch(challengeUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ origin: window.location.origin }),
+    })
       .then(function (response) {
         if (!response.ok) { throw { key: "challenge_failed" }; }
         return response.json();

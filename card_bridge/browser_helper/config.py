@@ -23,7 +23,8 @@ LOOPBACK_HOST = "127.0.0.1"
 """The only address the helper binds: other machines on the network must never reach the card."""
 
 MAX_BODY_BYTES = 1024
-"""A request body holds a 43-character challenge and a 4-digit PIN; anything bigger is refused."""
+"""A request body holds a registration statement (at most 683 base64url characters) and a
+4-digit PIN; anything bigger is refused."""
 
 DEFAULT_CARD_WAIT_SECONDS = 5.0
 """How long an authentication waits for a card to be placed on the reader."""
@@ -83,7 +84,10 @@ def normalise_origin(text: str) -> str:
     """
     if text in {"*", "null"}:
         raise HelperConfigError(f"{text!r} cannot be allowed: name the registration page's site")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        raise HelperConfigError(f"allowed origin {text!r} is not a URL") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise HelperConfigError(
             f"allowed origin {text!r} must look like https://host or http://host:port"

@@ -2,7 +2,8 @@
 
 A page shows its own words for each `code` (in the page's language); `detail` is English for
 logs and developers, and `tries_left` comes with `wrong-pin`. No problem carries the PIN, the
-certificate or the challenge.
+certificate or the challenge (a refusal may name the statement's origin, never its
+random part).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from card_bridge.browser_helper.card_desk import CardBusy
-from card_bridge.browser_helper.signing_rule import MalformedChallenge
+from card_bridge.browser_helper.registration_statement import MalformedChallenge
+from card_bridge.browser_helper.signing_rule import OriginMismatch, StatementExpired
 from card_bridge.errors import (
     CardBridgeError,
     CardInUse,
@@ -53,6 +55,8 @@ class Problem:
 _BY_ERROR: tuple[tuple[type[CardBridgeError], int, str, str], ...] = (
     (CardBusy, 409, "card-busy", "Card busy"),
     (MalformedChallenge, 422, "malformed-challenge", "Malformed challenge"),
+    (OriginMismatch, 403, "origin-mismatch", "Challenge issued for another page"),
+    (StatementExpired, 422, "challenge-expired", "Challenge expired"),
     (InvalidPinFormat, 422, "malformed-pin", "Malformed PIN"),
     (PcscUnavailable, 503, "pcsc-unavailable", "Card service not running"),
     (ReaderNotFound, 503, "no-reader", "No card reader"),

@@ -1,13 +1,14 @@
 """The card helper's HTTP server (aiohttp) on 127.0.0.1: `/v1/status` and `/v1/authentications`.
 
 `GET /v1/status` -> `{"reader_present", "card_present", "busy"}`.
-`POST /v1/authentications` with `{"challenge": <base64url>, "pin": "<4 digits>"}` ->
+`POST /v1/authentications` with `{"challenge": <base64url statement>, "pin": "<4 digits>"}` ->
 `{"certificate": <standard base64 DER>, "signature": <standard base64>}`.
 
 Every request passes `origins.OriginPolicy` first (exact Origin match, loopback Host, preflight
 rules); then a POST body must be JSON, at most `HelperConfig.max_body_bytes` long, with a
-challenge of the registration shape (`signing_rule`) and a 4-digit PIN, before the card is
-touched. Refusals are problem details (`problems`).
+registration statement issued for the asking page and not yet expired (`signing_rule`) and a
+4-digit PIN, before the card is touched. The clock is passed in (`build_app(clock=...)`), so
+tests pin it. Refusals are problem details (`problems`).
 
 Invariants: the server binds the loopback address only (`config.check_loopback` again right
 before binding); the PIN is never logged (there is no access log, and the helper's own log lines
@@ -21,6 +22,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -39,7 +41,7 @@ from card_bridge.browser_helper.problems import (
     problem_for,
     request_problem,
 )
-from card_bridge.browser_helper.signing_rule import check_pin_shape, parse_registration_challenge
+from card_bridge.browser_helper.signing_rule import check_pin_shape, check_registration_statement
 from card_bridge.errors import CardBridgeError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _DESK: web.AppKey[CardDesk] = web.AppKey("desk", CardDesk)
 _CONFIG: web.AppKey[HelperConfig] = web.AppKey("config", HelperConfig)
+
+Clock = Callable[[], float]
+"""Returns the current unix time in seconds."""
+
+_CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> web.Response:
@@ -68,8 +75,8 @@ def _refused(refusal: Refusal) -> web.Response:
     return problem_response(request_problem(refusal.status, refusal.code, refusal.detail))
 
 
-def build_app(config: HelperConfig, desk: CardDesk) -> web.Application:
-    """Return the helper's aiohttp application (not yet listening)."""
+def build_app(config: HelperConfig, desk: CardDesk, *, clock: Clock = time.time) -> web.Application:
+    """Return the helper's aiohttp application (not yet listening); `clock` dates statements."""
     policy = OriginPolicy(config.allowed_origins)
 
     @web.middleware
@@ -95,6 +102,7 @@ def build_app(config: HelperConfig, desk: CardDesk) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=config.max_body_bytes)
     app[_DESK] = desk
     app[_CONFIG] = config
+    app[_CLOCK] = clock
     app.router.add_get(STATUS_PATH, _status, allow_head=False)
     app.router.add_post(AUTHENTICATIONS_PATH, _authenticate)
     return app
@@ -147,7 +155,9 @@ async def _authenticate(request: web.Request) -> web.Response:
         )
     origin = request.headers["Origin"]
     try:
-        challenge = parse_registration_challenge(body["challenge"])
+        challenge = check_registration_statement(
+            body["challenge"], origin=origin, now=request.app[_CLOCK]()
+        )
         answer = await asyncio.to_thread(
             request.app[_DESK].authenticate, challenge=challenge, pin=check_pin_shape(body["pin"])
         )

@@ -1,4 +1,9 @@
-"""MyKey ID registration as deck screen 16 specifies, through the HTTP API with fake ports."""
+"""MyKey ID registration as deck screen 16 specifies, through the HTTP API with fake ports.
+
+The card challenge is a registration statement (docs/card-helper.md): its exact format, its origin
+taken from the Origin header or the body (equal when both are sent, "-" when neither), and the
+card's signature checked over exactly those bytes.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,18 @@ import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.identifiers import MykeyId
 from api.store.database import Store
-from api.store.models import Account, AuditRecord, OutboxMessage
+from api.store.models import Account, AuditRecord, CardChallenge, OutboxMessage
+from card_bridge.browser_helper.registration_statement import (
+    NO_ORIGIN,
+    REGISTRATION_HEADER,
+    parse_registration_statement,
+)
 from tests.api.conftest import (
     FakeClock,
     FakeLedger,
@@ -21,6 +32,10 @@ from tests.api.conftest import (
     open_registration,
     register_resident,
 )
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def generate(client: TestClient, registration_id: str) -> dict[str, object]:
@@ -284,7 +299,7 @@ def test_notice_choices_are_respected(client: TestClient, store: Store) -> None:
 def test_a_card_registers_only_once(client: TestClient) -> None:
     register_resident(client, "TANAKA01", certificate=b"same-card")
     challenge = client.post("/registrations/card-challenges").json()
-    raw = base64.urlsafe_b64decode(challenge["challenge"] + "=")
+    raw = b64url_decode(challenge["challenge"])
     response = client.post(
         "/registrations",
         json={
@@ -299,7 +314,7 @@ def test_a_card_registers_only_once(client: TestClient) -> None:
 
 def test_card_answer_must_verify_and_challenge_is_single_use(client: TestClient) -> None:
     challenge = client.post("/registrations/card-challenges").json()
-    raw = base64.urlsafe_b64decode(challenge["challenge"] + "=")
+    raw = b64url_decode(challenge["challenge"])
     wrong = client.post(
         "/registrations",
         json={
@@ -325,7 +340,7 @@ def test_card_answer_must_verify_and_challenge_is_single_use(client: TestClient)
 def test_challenge_and_registration_expire(client: TestClient, clock: FakeClock) -> None:
     challenge = client.post("/registrations/card-challenges").json()
     clock.advance(5 * 60)
-    raw = base64.urlsafe_b64decode(challenge["challenge"] + "=")
+    raw = b64url_decode(challenge["challenge"])
     late = client.post(
         "/registrations",
         json={
@@ -426,3 +441,116 @@ def test_two_residents_racing_for_one_id_get_one_each(
     assert ledger.registered == [("TANAKA01", "14130")]
     with store.sessions() as db:
         assert db.scalars(select(Account.mykey_id)).all() == ["TANAKA01"]
+
+
+# ---- the registration statement ------------------------------------------------------------------
+
+
+def answer(client: TestClient, challenge: dict[str, str], signed: bytes) -> int:
+    """Post the fake card's answer over `signed`; return the status."""
+    response = client.post(
+        "/registrations",
+        json={
+            "challenge_id": challenge["challenge_id"],
+            "certificate": base64.b64encode(b"card").decode(),
+            "signature": base64.b64encode(card_signature(signed, b"card")).decode(),
+        },
+    )
+    status: int = response.status_code
+    return status
+
+
+def test_the_challenge_is_a_registration_statement_in_its_exact_format(
+    client: TestClient, clock: FakeClock
+) -> None:
+    challenge = client.post("/registrations/card-challenges").json()
+    statement = b64url_decode(challenge["challenge"])
+    lines = statement.decode("ascii").split("\n")
+    assert lines[0] == REGISTRATION_HEADER == "mykey-ledger/registration/v1"
+    assert [line.split("=", 1)[0] for line in lines[1:]] == ["challenge", "origin", "expires_at"]
+    parsed = parse_registration_statement(statement)
+    assert len(parsed.challenge) == 32
+    assert parsed.origin == NO_ORIGIN  # not a page: the card helper never signs this one
+    assert parsed.expires_at == challenge["expires_at"] == clock.now() + 5 * 60
+    again = parse_registration_statement(
+        b64url_decode(client.post("/registrations/card-challenges").json()["challenge"])
+    )
+    assert again.challenge != parsed.challenge
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "origin"),
+    [
+        ({"Origin": "https://mykey.example.jp"}, None, "https://mykey.example.jp"),
+        ({}, {"origin": "http://127.0.0.1:8000"}, "http://127.0.0.1:8000"),
+        ({"Origin": "http://127.0.0.1:8000"}, {"origin": "http://127.0.0.1:8000"},
+         "http://127.0.0.1:8000"),
+        ({}, {}, NO_ORIGIN),
+    ],
+)  # fmt: skip
+def test_the_statement_names_the_page_that_asked(
+    client: TestClient, headers: dict[str, str], body: dict[str, str] | None, origin: str
+) -> None:
+    issued = client.post("/registrations/card-challenges", headers=headers, json=body)
+    assert issued.status_code == 201, issued.text
+    statement = b64url_decode(issued.json()["challenge"])
+    assert parse_registration_statement(statement).origin == origin
+    assert answer(client, issued.json(), statement) == 201
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "code"),
+    [
+        ({"Origin": "https://mykey.example.jp"}, {"origin": "https://evil.example"},
+         "origin-mismatch"),
+        ({"Origin": "null"}, None, "origin-format"),
+        ({"Origin": "HTTPS://MYKEY.EXAMPLE.JP"}, None, "origin-format"),
+        ({}, {"origin": "https://mykey.example.jp/my/register"}, "origin-format"),
+        ({}, {"origin": "https://mykey.example.jp\norigin=https://evil.example"},
+         "origin-format"),
+        ({}, {"origin": "-"}, "origin-format"),
+        ({"Origin": "http://["}, None, "origin-format"),
+        ({}, {"origin": "http://a b.jp"}, "origin-format"),
+    ],
+)  # fmt: skip
+def test_a_contradicted_or_malformed_origin_is_a_field_error(
+    client: TestClient,
+    store: Store,
+    headers: dict[str, str],
+    body: dict[str, str] | None,
+    code: str,
+) -> None:
+    refused = client.post("/registrations/card-challenges", headers=headers, json=body)
+    assert refused.status_code == 422, refused.text
+    assert [(error["field"], error["code"]) for error in refused.json()["errors"]] == [
+        ("origin", code)
+    ]
+    with store.sessions() as db:
+        assert db.scalars(select(CardChallenge)).all() == []
+
+
+def test_the_card_must_sign_the_whole_statement_not_only_its_random_part(
+    client: TestClient,
+) -> None:
+    challenge = client.post(
+        "/registrations/card-challenges", headers={"Origin": "https://mykey.example.jp"}
+    ).json()
+    random_part = parse_registration_statement(b64url_decode(challenge["challenge"])).challenge
+    assert answer(client, challenge, random_part) == 401
+
+
+def test_another_kind_of_stored_statement_cannot_open_a_registration(
+    client: TestClient, store: Store, clock: FakeClock
+) -> None:
+    placement = b"mykey-ledger/reserve-placement/v1\nreserve_id=1\nexpires_at=9999999999"
+    with store.sessions() as db:
+        db.add(
+            CardChallenge(
+                id="placement-1", challenge=placement, expires_at=clock.now() + 300, used=False
+            )
+        )
+        db.commit()
+    assert answer(client, {"challenge_id": "placement-1"}, placement) == 410
+    with store.sessions() as db:
+        row = db.get(CardChallenge, "placement-1")
+        assert row is not None and row.used is False  # not spent: it belongs to the reserve

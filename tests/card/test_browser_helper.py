@@ -2,8 +2,11 @@
 
 Unit tests drive the aiohttp app through aiohttp's test client over a real loopback socket, with
 the virtual card behind an in-memory reader service: origin and Host rules, the CORS and Private
-Network Access preflight, body size and media type, the registration-challenge shape, the PIN
-shape, one card operation at a time, and each card error as a problem. The real-stack tests start
+Network Access preflight, body size and media type, the signing rule (only a registration
+statement issued for the asking page and not expired: lookup challenges, spending statements and
+other sites' statements are refused before the card is touched; Hypothesis drives the rule with
+arbitrary statements, clocks and bytes), the PIN shape, one card operation at a time, and each
+card error as a problem. The helper's clock is pinned in these tests. The real-stack tests start
 the helper as a subprocess (`python -m mykey_cli card helper ...`) against pcscd + vpcd with the
 virtual card in `Virtual PCD 00 00`, and talk to it over HTTP as a page would.
 """
@@ -17,6 +20,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
@@ -39,10 +43,19 @@ from card_bridge.browser_helper.config import (
     check_loopback,
     normalise_origin,
 )
+from card_bridge.browser_helper.registration_statement import (
+    NO_ORIGIN,
+    MalformedChallenge,
+    RegistrationStatement,
+    encode_base64url,
+    parse_registration_statement,
+)
 from card_bridge.browser_helper.server import build_app
 from card_bridge.browser_helper.signing_rule import (
-    MalformedChallenge,
-    parse_registration_challenge,
+    CLOCK_SKEW_SECONDS,
+    OriginMismatch,
+    StatementExpired,
+    check_registration_statement,
 )
 from card_bridge.cli import main as card_main
 from card_bridge.counter.statements import build_statement
@@ -57,8 +70,29 @@ from tests.card.conftest import TEST_PIN, MemoryTransport, Pki, wait_for_presenc
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://127.0.0.1:8123"
 """The registration page's site in these tests (a page on another port of this PC)."""
-CHALLENGE = bytes(range(32))
-CHALLENGE_TEXT = base64.urlsafe_b64encode(CHALLENGE).rstrip(b"=").decode("ascii")
+OTHER_ORIGIN = "http://127.0.0.1:8124"
+"""Another page allowed by the same helper in some tests."""
+NOW = 1_790_000_000
+"""The helper's pinned clock in the in-process tests."""
+TTL = 300
+RANDOM_PART = bytes(range(32))
+
+
+def statement_text(
+    origin: str = ORIGIN, expires_at: int = NOW + TTL, random_part: bytes = RANDOM_PART
+) -> str:
+    """A registration statement as the platform issues it (base64url), for `origin`."""
+    statement = RegistrationStatement(challenge=random_part, origin=origin, expires_at=expires_at)
+    return encode_base64url(statement.encode())
+
+
+def live_statement_text(origin: str = ORIGIN) -> str:
+    """A statement valid by the real clock, for the helper running as a process."""
+    return statement_text(origin, expires_at=int(time.time()) + TTL)
+
+
+CHALLENGE_TEXT = statement_text()
+CHALLENGE = base64.urlsafe_b64decode(CHALLENGE_TEXT + "=" * (-len(CHALLENGE_TEXT) % 4))
 READER = "Fake Reader 0"
 
 
@@ -134,13 +168,19 @@ class Answer:
 Scenario = Callable[[TestClient[web.Request, web.Application]], Awaitable[Any]]
 
 
-def run(readers: FakeReaders, scenario: Scenario, *, origins: frozenset[str] | None = None) -> Any:
+def run(
+    readers: FakeReaders,
+    scenario: Scenario,
+    *,
+    origins: frozenset[str] | None = None,
+    now: float = NOW,
+) -> Any:
     """Serve the helper app on a loopback port with `readers` and run `scenario` against it."""
     config = HelperConfig(allowed_origins=origins or frozenset({ORIGIN}), port=0)
     desk = CardDesk(readers, reader=None, card_wait=0.1)
 
     async def main() -> Any:
-        async with TestClient(TestServer(build_app(config, desk))) as client:
+        async with TestClient(TestServer(build_app(config, desk, clock=lambda: now))) as client:
             return await scenario(client)
 
     return asyncio.run(main())
@@ -222,7 +262,15 @@ def test_allowed_origins_are_kept_in_the_exact_form_browsers_send(
 
 @pytest.mark.parametrize(
     "bad",
-    ["*", "null", "mykey.example.jp", "ftp://x.jp", "https://x.jp/my/register", "https://u@x.jp"],
+    [
+        "*",
+        "null",
+        "mykey.example.jp",
+        "ftp://x.jp",
+        "https://x.jp/my/register",
+        "https://u@x.jp",
+        "http://[",
+    ],
 )
 def test_wildcards_paths_and_other_schemes_cannot_be_allowed(bad: str) -> None:
     with pytest.raises(HelperConfigError):
@@ -368,44 +416,167 @@ def test_a_body_that_is_not_the_json_object_is_refused(
 TERMINAL_STATEMENT = build_statement(
     {"action": "redeem", "amount": "500", "terminal": "0xabc", "business": "B1", "action_id": "1"}
 )
+PLACEMENT_STATEMENT = "\n".join(
+    [
+        "mykey-ledger/reserve-placement/v1",
+        "reserve_id=7",
+        "mykey_id=K7M2Q9XA",
+        "municipality=14130",
+        "amount=500",
+        f"challenge={encode_base64url(RANDOM_PART)}",
+        f"expires_at={NOW + TTL}",
+    ]
+).encode()
+"""The shape of api/chain/reserves.py's placement statement: spends the resident's points."""
+REBINDING_STATEMENT = "\n".join(
+    [
+        "mykey-ledger/card-rebinding/v1",
+        "role=previous",
+        "mykey_id=K7M2Q9XA",
+        f"challenge={encode_base64url(RANDOM_PART)}",
+        f"expires_at={NOW + TTL}",
+    ]
+).encode()
+"""The shape of api/services/rebinding.py's statement: moves a MyKey ID to another card."""
+LOOKUP_CHALLENGE = bytes(range(100, 132))
+"""The counter's service-ID lookup challenge (api/chain/lookups.py): 32 random bytes."""
+
+
+def altered(replace: str, by: str) -> str:
+    """CHALLENGE_TEXT's statement with one piece of its text changed, re-encoded."""
+    text = CHALLENGE.decode()
+    assert replace in text
+    return encode_base64url(text.replace(replace, by).encode())
 
 
 @pytest.mark.parametrize(
     "challenge",
     [
-        base64.urlsafe_b64encode(TERMINAL_STATEMENT).rstrip(b"=").decode(),
-        base64.urlsafe_b64encode(bytes(31)).rstrip(b"=").decode(),
-        base64.urlsafe_b64encode(bytes(33)).rstrip(b"=").decode(),
+        encode_base64url(LOOKUP_CHALLENGE),
+        encode_base64url(TERMINAL_STATEMENT),
+        encode_base64url(PLACEMENT_STATEMENT),
+        encode_base64url(REBINDING_STATEMENT),
         base64.urlsafe_b64encode(CHALLENGE).decode(),  # padded
-        base64.b64encode(b"\xfb" * 32).rstrip(b"=").decode(),  # standard alphabet: + and /
+        CHALLENGE_TEXT[:10] + "+" + CHALLENGE_TEXT[11:],  # the standard alphabet's + and /
+        CHALLENGE_TEXT[:10] + "/" + CHALLENGE_TEXT[11:],
         CHALLENGE.hex(),
-        CHALLENGE_TEXT[:-1] + "B",  # non-zero trailing bits: not the platform's encoding
+        CHALLENGE.decode(),  # the statement as plain text, not base64url
+        encode_base64url(CHALLENGE + b"\n"),
+        encode_base64url(CHALLENGE + b"\namount=500"),
+        altered("mykey-ledger/registration/v1", "mykey-ledger/registration/v2"),
+        altered("origin=", "site="),
+        altered(f"origin={ORIGIN}", f"origin={ORIGIN}/"),
+        altered(f"expires_at={NOW + TTL}", f"expires_at=0{NOW + TTL}"),
+        altered(f"expires_at={NOW + TTL}", "expires_at=soon"),
+        altered("\n", "\r\n"),
         "",
     ],
 )
-def test_only_the_registration_challenge_shape_is_signed(
-    readers: FakeReaders, challenge: str
-) -> None:
+def test_only_a_registration_statement_is_signed(readers: FakeReaders, challenge: str) -> None:
     answer = run(readers, post(authentication(challenge=challenge)))
     assert (answer.status, answer.body["code"]) == (422, "malformed-challenge")
     assert readers.connects == 0
 
 
+@pytest.mark.parametrize(
+    "issued_for", [OTHER_ORIGIN, NO_ORIGIN, "https://127.0.0.1:8123", "http://evil.example"]
+)
+def test_a_statement_issued_for_another_page_is_refused(
+    readers: FakeReaders, card: VirtualMyNumberCard, issued_for: str
+) -> None:
+    # OTHER_ORIGIN is allowed too: being allowed does not let a page use another page's statement.
+    answer = run(
+        readers,
+        post(authentication(challenge=statement_text(issued_for))),
+        origins=frozenset({ORIGIN, OTHER_ORIGIN}),
+    )
+    assert (answer.status, answer.body["code"]) == (403, "origin-mismatch")
+    assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN  # the page may show why
+    assert readers.connects == 0
+    assert card.apdu_log == []
+
+
+def test_each_allowed_page_gets_its_own_statement_signed(readers: FakeReaders) -> None:
+    answer = run(
+        readers,
+        post(authentication(challenge=statement_text(OTHER_ORIGIN)), origin=OTHER_ORIGIN),
+        origins=frozenset({ORIGIN, OTHER_ORIGIN}),
+    )
+    assert answer.status == 200, answer.body
+
+
+@pytest.mark.parametrize(
+    ("now", "signed"),
+    [
+        (NOW + TTL - 1, True),
+        (NOW + TTL + CLOCK_SKEW_SECONDS - 1, True),  # the PC's clock runs a little fast
+        (NOW + TTL + CLOCK_SKEW_SECONDS, False),
+        (NOW + 10 * TTL, False),
+    ],
+)
+def test_an_expired_statement_is_refused_within_the_clock_skew(
+    readers: FakeReaders, now: int, signed: bool
+) -> None:
+    answer = run(readers, post(authentication()), now=now)
+    if signed:
+        assert answer.status == 200, answer.body
+    else:
+        assert (answer.status, answer.body["code"]) == (422, "challenge-expired")
+        assert readers.connects == 0
+
+
 def test_a_challenge_that_is_not_text_is_refused(readers: FakeReaders) -> None:
-    answer = run(readers, post({"challenge": list(CHALLENGE), "pin": TEST_PIN}))
+    answer = run(readers, post({"challenge": list(RANDOM_PART), "pin": TEST_PIN}))
     assert (answer.status, answer.body["code"]) == (422, "malformed-challenge")
 
 
-@given(st.binary(max_size=96))
-def test_the_challenge_rule_accepts_exactly_32_bytes_in_the_platform_encoding(
-    value: bytes,
+ORIGINS = st.sampled_from([ORIGIN, OTHER_ORIGIN, NO_ORIGIN, "https://mykey.example.jp"])
+
+
+@given(
+    random_part=st.binary(min_size=32, max_size=32),
+    issued_for=ORIGINS,
+    asking=st.sampled_from([ORIGIN, OTHER_ORIGIN]),
+    expires_at=st.integers(min_value=0, max_value=2**40),
+    now=st.integers(min_value=0, max_value=2**40),
+)
+def test_the_signing_rule_signs_exactly_the_asking_pages_live_statements(
+    random_part: bytes, issued_for: str, asking: str, expires_at: int, now: int
 ) -> None:
-    text = base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
-    if len(value) == 32:
-        assert parse_registration_challenge(text) == value
+    statement = RegistrationStatement(random_part, issued_for, expires_at)
+    data = statement.encode()
+    assert parse_registration_statement(data) == statement
+    text = encode_base64url(data)
+    if issued_for != asking:
+        with pytest.raises(OriginMismatch):
+            check_registration_statement(text, origin=asking, now=now)
+    elif expires_at + CLOCK_SKEW_SECONDS <= now:
+        with pytest.raises(StatementExpired):
+            check_registration_statement(text, origin=asking, now=now)
     else:
-        with pytest.raises(MalformedChallenge):
-            parse_registration_challenge(text)
+        assert check_registration_statement(text, origin=asking, now=now) == data
+
+
+@given(value=st.binary(max_size=200))
+def test_arbitrary_bytes_such_as_lookup_challenges_are_never_signed(value: bytes) -> None:
+    with pytest.raises(MalformedChallenge):
+        check_registration_statement(encode_base64url(value), origin=ORIGIN, now=NOW)
+
+
+@given(position=st.integers(min_value=0, max_value=len(CHALLENGE) - 1), byte=st.integers(0, 255))
+def test_a_changed_statement_is_signed_only_if_it_is_itself_a_canonical_statement(
+    position: int, byte: int
+) -> None:
+    changed = CHALLENGE[:position] + bytes([byte]) + CHALLENGE[position + 1 :]
+    try:
+        signed = check_registration_statement(encode_base64url(changed), origin=ORIGIN, now=NOW)
+    except (MalformedChallenge, OriginMismatch, StatementExpired):
+        return
+    # only the random part or the deadline's digits can change and still be a statement
+    assert signed == changed
+    assert parse_registration_statement(signed).encode() == changed
+    assert changed.startswith(b"mykey-ledger/registration/v1\nchallenge=")
+    assert f"\norigin={ORIGIN}\n".encode() in changed
 
 
 @pytest.mark.parametrize("pin", ["123", "12345", "12a4", "１２３４", " 1234", 4321, None])
@@ -563,7 +734,9 @@ def test_the_real_helper_reports_an_empty_reader(helper_process: HelperProcess) 
     wait_for_presence(False)
     status = helper_process.request("GET", "/v1/status")
     assert status.body == {"reader_present": True, "card_present": False, "busy": False}
-    answer = helper_process.request("POST", "/v1/authentications", authentication())
+    answer = helper_process.request(
+        "POST", "/v1/authentications", authentication(challenge=live_statement_text())
+    )
     assert (answer.status, answer.body["code"]) == (409, "no-card")
 
 
@@ -576,25 +749,36 @@ def test_the_real_helper_answers_a_page_with_the_card_in_vpcd(
 ) -> None:
     wait_for_presence(True)
     assert helper_process.request("GET", "/v1/status").body["card_present"] is True
-    refused = helper_process.request("POST", "/v1/authentications", authentication(pin="1111"))
+    live = live_statement_text()
+    refused = helper_process.request(
+        "POST", "/v1/authentications", authentication(pin="1111", challenge=live)
+    )
     assert (refused.status, refused.body["code"], refused.body["tries_left"]) == (
         403,
         "wrong-pin",
         2,
     )
     stranger = helper_process.request(
-        "POST", "/v1/authentications", authentication(), origin="http://evil.example"
+        "POST", "/v1/authentications", authentication(challenge=live), origin="http://evil.example"
     )
     assert stranger.status == 403
-    answer = helper_process.request("POST", "/v1/authentications", authentication())
+    for other in (live_statement_text(NO_ORIGIN), encode_base64url(LOOKUP_CHALLENGE)):
+        oracle = helper_process.request(
+            "POST", "/v1/authentications", authentication(challenge=other)
+        )
+        assert oracle.body["code"] in {"origin-mismatch", "malformed-challenge"}, oracle.body
+    answer = helper_process.request("POST", "/v1/authentications", authentication(challenge=live))
     assert answer.status == 200, answer.body
     assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
     certificate = base64.b64decode(answer.body["certificate"])
     assert certificate == pki.card.auth_certificate.public_bytes(Encoding.DER)
     verify_challenge_signature(
-        load_certificate(certificate), CHALLENGE, base64.b64decode(answer.body["signature"])
+        load_certificate(certificate),
+        base64.urlsafe_b64decode(live + "=" * (-len(live) % 4)),
+        base64.b64decode(answer.body["signature"]),
     )
     assert card.tries_left == 3
+    assert sum(entry.command.startswith("802A") for entry in card.apdu_log) == 1
     forbidden = tuple("00A4040C0A" + aid.hex().upper() for aid in apdu.FORBIDDEN_APPLICATIONS)
     assert not any(entry.command.startswith(forbidden) for entry in card.apdu_log)
     assert not any(TEST_PIN.encode().hex().upper() in entry.command for entry in card.apdu_log)
@@ -606,5 +790,7 @@ def test_the_real_helper_reports_a_card_pulled_out_mid_way(
 ) -> None:
     wait_for_presence(True)
     card.withdraw_at_instruction = apdu.INS_COMPUTE_DIGITAL_SIGNATURE
-    answer = helper_process.request("POST", "/v1/authentications", authentication())
+    answer = helper_process.request(
+        "POST", "/v1/authentications", authentication(challenge=live_statement_text())
+    )
     assert (answer.status, answer.body["code"]) == (409, "card-removed")

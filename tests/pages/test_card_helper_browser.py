@@ -6,8 +6,10 @@ shows a plain message for a broken or reused one. The browser test runs the whol
 resident would: headless Debian Chromium opens the registration page served by uvicorn (a socket
 on a free port), card-helper.js talks to `mykey card helper` (a real subprocess on port 0, allowing
 exactly that page's origin) which talks to pcscd + vpcd with a virtual My Number Card in
-`Virtual PCD 00 00`; a wrong PIN shows the tries left, the right one opens step 2, and with the
-helper unreachable the page says how to start it. Each screen is screenshotted into
+`Virtual PCD 00 00`; the server's registration statement names the page's origin, the helper
+refuses (from the page) a lookup-shaped challenge and a statement for no page, a wrong PIN shows
+the tries left, the right one opens step 2, and with the helper unreachable the page says how to
+start it. Each screen is screenshotted into
 artifacts-test/pages/ and checked with axe-core (no serious or critical violation).
 """
 
@@ -50,7 +52,7 @@ ARTIFACTS = ROOT / "artifacts-test" / "pages"
 CHROMIUM = Path("/usr/bin/chromium")
 CARD_PIN = "2468"
 """The PIN of the virtual card the browser test puts into the vpcd reader."""
-EXPECTED_CHECKS = 12
+EXPECTED_CHECKS = 14
 """Checks card_helper.mjs makes: fewer means a step was skipped."""
 EXPECTED_AUDITS = 4
 
@@ -63,7 +65,7 @@ def signed_answer(site: PageWorld) -> dict[str, str]:
     issued = site.client.post("/registrations/card-challenges")
     assert issued.status_code == 201, issued.text
     body = issued.json()
-    challenge = base64.urlsafe_b64decode(body["challenge"] + "=")
+    challenge = base64.urlsafe_b64decode(body["challenge"] + "=" * (-len(body["challenge"]) % 4))
     answer = site.desk.answer_challenge(challenge=challenge, pin=TEST_CARD_PIN)
     return {
         "challenge_id": body["challenge_id"],
@@ -80,6 +82,9 @@ def test_the_card_page_offers_the_helper_with_the_command_to_start_it(site: Page
     assert '<script src="/static/card-helper.js" defer></script>' in page.text
     assert 'id="helper-pin"' in page.text and 'inputmode="numeric"' in page.text
     assert site.client.get("/static/card-helper.js").status_code == 200
+    # the helper's refusals of a statement it must not sign have their own plain words
+    assert '"origin_mismatch":' in page.text
+    assert '"challenge_expired":' in page.text
 
 
 def test_a_signed_answer_opens_step_two(site: PageWorld) -> None:

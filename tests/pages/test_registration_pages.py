@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
+from api.store.models import CardChallenge
+from card_bridge.browser_helper.registration_statement import parse_registration_statement
 from tests.pages.conftest import (
     COMPLETE_FORM,
     RESIDENT_PASSWORD,
@@ -167,3 +171,34 @@ def test_an_expired_registration_sends_the_resident_back_to_the_card(site: PageW
     late = site.client.post("/my/register", data={"action": "generate"})
     assert late.status_code == 410
     assert "登録の有効期限が切れました。カード認証からやり直してください。" in late.text
+
+
+def test_the_virtual_card_signs_a_statement_bound_to_this_pages_origin(site: PageWorld) -> None:
+    open_card_step(site.client)
+    with site.store.sessions() as db:
+        statements = [row.challenge for row in db.scalars(select(CardChallenge)).all()]
+    assert [parse_registration_statement(data).origin for data in statements] == [
+        "http://testserver"
+    ]
+
+
+def test_the_virtual_card_refuses_a_post_from_another_site(site: PageWorld) -> None:
+    for headers in (
+        {"Origin": "http://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "http://testserver", "Sec-Fetch-Site": "cross-site"},
+    ):
+        planted = site.client.post(
+            "/my/register/virtual-card", data={"pin": "1234"}, headers=headers
+        )
+        assert planted.status_code == 403, headers
+        assert "このページ以外から送られたカードの応答" in planted.text
+        assert not site.client.cookies.get("mykey_registration")
+    assert site.desk.issued == []  # refused before any card was issued or asked
+    same = site.client.post(
+        "/my/register/virtual-card",
+        data={"pin": "1234"},
+        headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert "手順2／2" in same.text

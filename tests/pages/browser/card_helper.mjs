@@ -82,6 +82,30 @@ try {
       && (await field.getAttribute("maxlength")) === "4");
   await audit(page, "card-helper-01-ready");
 
+  // --- the statement is bound to this page; the helper signs nothing else ---------------------
+  const probe = await page.evaluate(async ([helper, cardPin]) => {
+    const b64url = (text) => btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const issued = await (await fetch("/registrations/card-challenges", { method: "POST" })).json();
+    const padded = issued.challenge.replace(/-/g, "+").replace(/_/g, "/");
+    const statement = atob(padded + "=".repeat((4 - (padded.length % 4)) % 4));
+    const ask = async (challenge) => {
+      const response = await fetch(`${helper}/v1/authentications`, {
+        method: "POST", mode: "cors", credentials: "omit",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ challenge, pin: cardPin }),
+      });
+      return (await response.json()).code;
+    };
+    const lookup = b64url(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i + 100)));
+    const notForThisPage = b64url(statement.replace(/\norigin=[^\n]*/, "\norigin=-"));
+    return { statement, lookup: await ask(lookup), other: await ask(notForThisPage) };
+  }, [helperUrl, cardPin]);
+  check("the server's statement names this page's origin",
+    probe.statement.startsWith("mykey-ledger/registration/v1\n") && probe.statement.includes(`\norigin=${base}\n`),
+    probe.statement.replace(/challenge=[^\n]*/, "challenge=..."));
+  check("the helper refuses a lookup challenge and a statement for no page, from this page",
+    probe.lookup === "malformed-challenge" && probe.other === "origin-mismatch", JSON.stringify(probe.lookup + " " + probe.other));
+
   // --- a malformed PIN never leaves the page ----------------------------------------------------
   await field.fill("12");
   await button().click();
