@@ -3,7 +3,13 @@
 Grants go through `api.services.grants` exactly as the HTTP API's do: one idempotency key per
 form shown (a double click grants once), a batch keyed by its content (uploading a file twice
 grants once; the second report says `already granted`). Each CSV line gets its own row in the
-result table. The chart shows points granted per day from the private store's grant records.
+result table, and a chart counts the points granted per day from those grant records.
+
+Municipal staff and treasurers of a municipality also see its last 14 or 30 days (their choice,
+`?days=`): points granted and redeemed per day, and outstanding at the end of each day, drawn as
+inline SVG with the numbers in a table under each. They are the explorer's figures for the same
+municipality (`staff_reports.municipality_figures`), and only ever the staff member's own
+municipality: the code comes from the staff account, never from the request.
 """
 
 from __future__ import annotations
@@ -23,7 +29,14 @@ from api.pages.charts import Bar, bar_chart
 from api.pages.cookies import STAFF_SESSION, clear_cookie, set_token_cookie
 from api.pages.rendering import FormErrors, page_language, redirect
 from api.pages.runtime import PagesRuntime
-from api.pages.staff_reports import points_granted_per_day, recent_grants
+from api.pages.staff_reports import (
+    CHART_PERIODS,
+    StaffFigures,
+    chosen_period,
+    municipality_figures,
+    points_granted_per_day,
+    recent_grants,
+)
 from api.services import grants
 from api.services import staff as staff_service
 from api.services.container import Services
@@ -34,6 +47,9 @@ from api.tokens import new_token
 
 MAX_CSV_BYTES = 1024 * 1024
 """A day's CSV of 5,000 lines is about 100 KB; anything near a megabyte is a wrong file."""
+
+FIGURE_ROLES = frozenset({StaffRole.MUNICIPAL_STAFF, StaffRole.TREASURER})
+"""The roles that belong to one municipality and see its day-by-day figures on the console."""
 
 OUTCOME_TEXT: dict[str, Message] = {
     GrantOutcome.GRANTED: Message("付与しました", "Granted"),
@@ -88,9 +104,18 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
             (item for item in MUNICIPALITIES if item.code == staff.organisation), None
         )
         language = page_language(request)
+        figures: StaffFigures | None = None
+        grants_list = []
+        if municipality is not None and staff.role in FIGURE_ROLES:
+            figures = municipality_figures(
+                db=db,
+                municipality=municipality,
+                now=services.clock.now(),
+                period_days=chosen_period(request.query_params.get("days")),
+                language=language,
+            )
         chart = None
         daily: list[Bar] = []
-        grants_list = []
         if staff.role == StaffRole.MUNICIPAL_STAFF and municipality is not None:
             totals = points_granted_per_day(
                 db=db, municipality=municipality.code, now=services.clock.now()
@@ -100,7 +125,8 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
                 chart = bar_chart(
                     daily,
                     title=Message(
-                        "日別の付与ポイント（直近14日）", "Points granted per day (last 14 days)"
+                        "この画面からの日別の付与ポイント（直近14日）",
+                        "Points granted from this console per day (last 14 days)",
                     ).in_language(language),
                     unit=Message("ポイント", " points").in_language(language),
                     chart_id="granted-per-day",
@@ -123,6 +149,8 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
                 "values": values or {},
                 "chart": chart,
                 "daily": daily,
+                "figures": figures,
+                "chart_periods": CHART_PERIODS,
                 "recent": grants_list,
             },
             status_code=status_code,
@@ -218,7 +246,7 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
 
     @router.get("")
     def home(request: Request, services: ServicesDep, db: DbDep) -> Response:
-        """The console: grant forms, the chart and the latest grants."""
+        """The console: grant forms, the municipality's figures and the latest grants."""
         staff = current_staff(request, services, db)
         if staff is None:
             return redirect("/staff/login")

@@ -1,7 +1,16 @@
-"""What the staff console reads from the private store: recent grants and points granted per day.
+"""What the staff console shows of its own municipality: its grants and the day-by-day figures.
 
-Days are Japan's calendar days (UTC+9, no daylight saving), since staff count a day's volunteers
-in local time. Only grants that reached the ledger (`granted`) are counted.
+Two sources, kept apart on the page. The console's own grant records (`points_granted_per_day`,
+`recent_grants`) count what staff granted here, at once, before the ledger's events are indexed;
+only grants that reached the ledger (`granted`) are counted. The ledger figures
+(`municipality_figures`) are exactly the explorer's (`api.pages.outstanding.daily_figures`,
+rebuilt from the indexed ledger events), so staff and a resident on the explorer read the same
+numbers. Days are Japan's calendar days (UTC+9).
+
+Invariants: a console only ever asks for the staff member's own municipality (the caller passes
+the staff account's municipality, never a code from the request); every chart is drawn from the
+same `DayFigures` list that the table under it prints, so picture and text cannot disagree; the
+period is one of CHART_PERIODS, anything else falls back to the first.
 """
 
 from __future__ import annotations
@@ -9,19 +18,118 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.messages import Message
+from api.municipalities import Municipality
+from api.pages.charts import Bar, Series, bar_chart, grouped_bar_chart
+from api.pages.outstanding import DayFigures, daily_figures, indexed_through
 from api.services.grants import GrantState
 from api.store.models import Grant
 
 JST = timezone(timedelta(hours=9), "JST")
-DAY = 86400
+
+CHART_PERIODS = (14, 30)
+"""The periods staff may choose on the console, in days; the first is the default."""
+
+DENSE_PERIOD = 21
+"""From this many days on, an axis label of MM-DD no longer fits under its bar: the day of the
+month is printed instead (the caption names the first and last dates, the table every date)."""
+
+
+@dataclass(frozen=True)
+class StaffFigures:
+    """One municipality's last days, as the console draws and tabulates them."""
+
+    municipality: Municipality
+    period_days: int
+    days: list[DayFigures]
+    movement_chart: Markup | None
+    """Granted and redeemed per day (grouped bars); None when both are zero every day."""
+    outstanding_chart: Markup | None
+    """Outstanding at the end of each day; None when it is zero every day."""
+    indexed_through: int | None
+    """The last block whose events are in the figures, or None before the indexer stored any."""
+
+    @property
+    def has_events(self) -> bool:
+        """Whether anything is worth drawing (otherwise the console says so in words)."""
+        return self.movement_chart is not None or self.outstanding_chart is not None
+
+
+def chosen_period(requested: str | None) -> int:
+    """Return the period in days asked for by the `days` query parameter, or the default."""
+    for period in CHART_PERIODS:
+        if requested == str(period):
+            return period
+    return CHART_PERIODS[0]
+
+
+def _axis_label(day: str, period_days: int) -> str:
+    """Return the label under one day's bars: MM-DD, or the day of the month when bars are thin."""
+    if period_days >= DENSE_PERIOD:
+        return str(int(day[8:]))
+    return day[5:]
+
+
+def municipality_figures(
+    *, db: Session, municipality: Municipality, now: int, period_days: int, language: str
+) -> StaffFigures:
+    """Return `municipality`'s figures for the `period_days` days up to `now`, with their charts."""
+    days = daily_figures(db=db, municipality=int(municipality.code), now=now, days=period_days)
+    labels = [_axis_label(day.day, period_days) for day in days]
+    name = Message(municipality.name_ja, municipality.name_en).in_language(language)
+    span = Message(f"直近{period_days}日", f"last {period_days} days").in_language(language)
+    unit = Message("ポイント", " points").in_language(language)
+    movement = None
+    if any(day.granted or day.redeemed for day in days):
+        movement = grouped_bar_chart(
+            labels,
+            [
+                Series(
+                    Message("付与", "Granted").in_language(language),
+                    tuple(day.granted for day in days),
+                ),
+                Series(
+                    Message("利用", "Redeemed").in_language(language),
+                    tuple(day.redeemed for day in days),
+                ),
+            ],
+            title=Message(
+                f"{name}の日ごとの付与ポイントと利用ポイント（{span}）",
+                f"{name}: points granted and redeemed per day ({span})",
+            ).in_language(language),
+            unit=unit,
+            chart_id="staff-granted-redeemed",
+        )
+    outstanding = None
+    if any(day.outstanding for day in days):
+        outstanding = bar_chart(
+            # Drawn from zero: a negative figure (events indexed out of order) shows as no bar,
+            # as on the explorer; the table prints the true number.
+            [Bar(label, max(day.outstanding, 0)) for label, day in zip(labels, days, strict=True)],
+            title=Message(
+                f"{name}の未使用ポイント残高（各日の終わり、{span}）",
+                f"{name}: outstanding points at the end of each day ({span})",
+            ).in_language(language),
+            unit=unit,
+            chart_id="staff-outstanding",
+        )
+    return StaffFigures(
+        municipality=municipality,
+        period_days=period_days,
+        days=days,
+        movement_chart=movement,
+        outstanding_chart=outstanding,
+        indexed_through=indexed_through(db),
+    )
 
 
 @dataclass(frozen=True)
 class DailyTotal:
-    """Points granted on one day."""
+    """Points granted from the console on one day."""
 
     day: str
     """ISO date in Japan time, e.g. 2026-11-28."""

@@ -4,8 +4,14 @@ A menu of what this terminal's kinds allow; the PIN is read with `getpass` (not 
 kept); each outcome is printed from `render`. Streams and the PIN reader are parameters, so
 tests drive the whole interface through its input and output.
 
+At each service-ID lookup the operator picks how the number is delivered with one key, a to d
+for DOMAIN.md flow 2's A to D (screen, barcode, keyboard, label: the tablet page's choices and
+words, `web.DELIVERY_CHOICES`); Enter keeps the configured mode. The choice goes to
+`CounterSession.look_up_service_id(pin, delivery=...)`, the same call the tablet page makes.
+
 Invariants: the interface never words a refusal itself; a card pulled out or any refusal returns
-to the menu, so the next resident can be served without restarting.
+to the menu, so the next resident can be served without restarting; the delivery mode is chosen
+before the card is touched, so a wrong key never costs a PIN try.
 """
 
 from __future__ import annotations
@@ -22,11 +28,17 @@ from card_bridge.counter.config import DeliveryMode
 from card_bridge.counter.ports import TerminalKind
 from card_bridge.counter.render import Line, outcome_lines
 from card_bridge.counter.session import CounterSession, LookupDone
+from card_bridge.counter.web import DELIVERY_CHOICES
 
 PinReader = Callable[[str], str]
 FileOpener = Callable[[Path], None]
 
 PIN_PROMPT = "暗証番号（数字4桁・表示されません） / PIN (4 digits, hidden): "
+
+DELIVERY_KEYS: dict[str, DeliveryMode] = {
+    key: mode for key, (mode, _, _) in zip("abcd", DELIVERY_CHOICES, strict=True)
+}
+"""One key per delivery mode: a-d in the order of DOMAIN.md flow 2 (A-D)."""
 
 
 def open_in_viewer(path: Path) -> None:
@@ -78,10 +90,32 @@ class TextUi:
                 continue
             actions[choice][1]()
 
+    def _choose_delivery(self) -> DeliveryMode | None:
+        """Return the delivery mode chosen by one key (Enter: the configured one), None at EOF."""
+        configured = self._session.delivery
+        self._say("番号の渡し方 / How to deliver the number:")
+        for key, (mode, japanese, english) in zip(DELIVERY_KEYS, DELIVERY_CHOICES, strict=True):
+            mark = " *" if mode is configured else ""
+            self._say(f"  {key}) {japanese} / {english}{mark}")
+        prompt = "a-d、Enter = * の方法 / a-d, Enter = the one marked *: "
+        while True:
+            answer = self._ask(prompt)
+            if answer is None:
+                return None
+            if not answer:
+                return configured
+            chosen = DELIVERY_KEYS.get(answer.lower())
+            if chosen is not None:
+                return chosen
+            self._say("a、b、c、d のどれかか Enter を押してください / Press a, b, c, d or Enter")
+
     def _look_up(self) -> None:
+        delivery = self._choose_delivery()
+        if delivery is None:
+            return
         self._say("カードをリーダーに置いてください / Place the My Number Card on the reader")
         pin = self._read_pin(PIN_PROMPT)
-        outcome = self._session.look_up_service_id(pin)
+        outcome = self._session.look_up_service_id(pin, delivery=delivery)
         del pin
         self._print(outcome_lines(outcome))
         if isinstance(outcome, LookupDone):

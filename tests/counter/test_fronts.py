@@ -55,7 +55,8 @@ def test_text_ui_lookup_as_barcode_then_redeem_then_a_refusal(
     session.delivery = DeliveryMode.BARCODE
     opened: list[Path] = []
     pins = Pins(TEST_PIN, TEST_PIN, TEST_PIN)
-    output = run_text(session, "1\no\n2\n1,200\n2\n99999\nq\n", pins, opened)
+    # Enter at the delivery menu keeps the configured mode (barcode here)
+    output = run_text(session, "1\n\no\n2\n1,200\n2\n99999\nq\n", pins, opened)
     assert "ＬＩＢ－" in output and SERVICE_ID in output
     assert "本日" in output  # valid today only
     assert "残りポイント: 2,800" in output and "Remaining: 2,800 points" in output

@@ -1,10 +1,26 @@
-"""The staff console: login, one grant, a CSV batch with a result per line, the daily chart."""
+"""The staff console: login, one grant, a CSV batch with a result per line, the daily chart,
+and the municipality's day-by-day figures (the explorer's numbers, for the staff member's own
+municipality only)."""
 
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
+
+from api.indexer.follower import CURSOR_NAME
+from api.pages.outstanding import daily_figures
+from api.store.database import Store
+from api.store.models import ChainCursor, ChainEvent
+from tests.api.conftest import START
 from tests.pages.conftest import STAFF_PASSWORD, PageWorld, add_staff, field_error, register
+
+KAWASAKI = 14130
+TOSHIMA = 13116
+
+Row = tuple[str, ...]
+"""A table row as printed: its date, then its numbers."""
 
 CSV = (
     "mykey_id,points,activity\n"
@@ -116,3 +132,168 @@ def test_other_roles_see_no_grant_forms(site: PageWorld) -> None:
     )
     assert "この職員アカウントの役割の画面は準備中です。" in page.text
     assert 'action="/staff/grants"' not in page.text
+
+
+# --- the municipality's figures: the explorer's numbers, the staff member's own municipality ---
+
+DAY = 86400
+JST_MIDNIGHT_OF_START = START - (START + 9 * 3600) % DAY
+"""00:00 in Japan on the day of START (2026-09-21), the fake clock's day."""
+
+
+def add_event(store: Store, name: str, amount: int, at: int, municipality: int = KAWASAKI) -> None:
+    """Store one ledger event as the indexer stores it, moving its cursor in the same commit."""
+    with store.sessions() as db:
+        block = db.query(ChainEvent).count() + 1
+        db.add(
+            ChainEvent(
+                block_number=block,
+                log_index=0,
+                block_timestamp=at,
+                transaction_hash="0x" + f"{block:064x}",
+                contract="PointLedger",
+                name=name,
+                mykey_id="TANAKA01",
+                municipality=municipality,
+                counterparty=None,
+                amount=amount,
+                period=None,
+                args_json=json.dumps({"amount": amount, "municipality": municipality}),
+            )
+        )
+        db.merge(ChainCursor(name=CURSOR_NAME, next_block=block + 1, updated_at=START))
+        db.commit()
+
+
+def fill_a_month(store: Store) -> None:
+    """Events of both municipalities over the 30 days up to START's day, and one before them."""
+    first_of_30 = JST_MIDNIGHT_OF_START - 29 * DAY
+    add_event(store, "PointsGranted", 1000, first_of_30 - 1)  # before any window
+    add_event(store, "PointsGranted", 300, first_of_30 + 2 * DAY)  # in 30 days, not in 14
+    add_event(store, "PointsRedeemed", 120, first_of_30 + 10 * DAY)
+    add_event(store, "PointsGranted", 200, JST_MIDNIGHT_OF_START - 13 * DAY)  # 14 days' first
+    add_event(store, "PointsRedeemed", 50, JST_MIDNIGHT_OF_START - 8 * DAY)
+    add_event(store, "VoucherIssued", 30, JST_MIDNIGHT_OF_START - 8 * DAY)
+    add_event(store, "ReservePlaced", 70, JST_MIDNIGHT_OF_START - 7 * DAY)
+    add_event(store, "PointsExpired", 10, JST_MIDNIGHT_OF_START - 7 * DAY)
+    add_event(store, "PointsGranted", 400, JST_MIDNIGHT_OF_START - 1)  # last second of a day
+    add_event(store, "PointsRedeemed", 25, START)
+    add_event(store, "PointsGranted", 5000, START - DAY, municipality=TOSHIMA)
+    add_event(store, "PointsRedeemed", 4321, START, municipality=TOSHIMA)
+
+
+def log_in_as(site: PageWorld, login_name: str, organisation: str, role: str) -> None:
+    add_staff(site.store, login_name, organisation, role=role)
+    page = site.client.post(
+        "/staff/login", data={"login_name": login_name, "password": STAFF_PASSWORD}
+    )
+    assert page.status_code == 200, page.text
+
+
+def table_rows(html: str, table_id: str) -> list[Row]:
+    """The (date, number, number) rows of one of the figures' tables, numbers as printed."""
+    table = re.search(rf'<table id="{table_id}">(.*?)</table>', html, re.S)
+    assert table is not None, f"no table {table_id}"
+    return [
+        (row[0], *(cell_text(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row[1])))
+        for row in re.findall(r'<tr><th scope="row">([0-9-]+)</th>(.*?)</tr>', table.group(1))
+    ]
+
+
+def expected_rows(site: PageWorld, municipality: int, days: int) -> tuple[list[Row], list[Row]]:
+    """The two tables as `daily_figures` (the explorer's source) says they must read."""
+    with site.store.sessions() as db:
+        figures = daily_figures(db=db, municipality=municipality, now=site.clock.now(), days=days)
+    movement: list[Row] = [(day.day, f"{day.granted:,}", f"{day.redeemed:,}") for day in figures]
+    outstanding: list[Row] = [
+        (day.day, f"{day.other_change:+,}" if day.other_change else "0", f"{day.outstanding:,}")
+        for day in figures
+    ]
+    return movement, outstanding
+
+
+@pytest.mark.parametrize("days", [14, 30])
+def test_the_console_prints_the_explorers_figures_for_its_municipality(
+    site: PageWorld, days: int
+) -> None:
+    fill_a_month(site.store)
+    log_in_as(site, "kawasaki.staff", "14130", "municipal-staff")
+    page = site.client.get("/staff", params={"days": str(days)})
+    assert page.status_code == 200
+    movement, outstanding = expected_rows(site, KAWASAKI, days)
+    assert len(movement) == days
+    assert table_rows(page.text, "granted-redeemed-table") == movement
+    assert table_rows(page.text, "outstanding-table") == outstanding
+    # the window decides what is in it: 300 granted 27 days ago is only in the 30-day view
+    assert ("300" in [row[1] for row in movement]) is (days == 30)
+    assert movement[-1] == ("2026-09-21", "0", "25")
+    assert outstanding[-1][2] == "1,735"  # the same running total whichever window is shown
+    # each chart is an image with a title and a description, and its numbers in a <details>
+    for chart_id in ("staff-granted-redeemed", "staff-outstanding"):
+        assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in page.text
+    assert '<details id="granted-redeemed-numbers">' in page.text
+    assert '<details id="outstanding-numbers">' in page.text
+    assert f'<option value="{days}" selected>直近{days}日</option>' in page.text
+    assert "ブロック 12 までの台帳のできごとから作っています。" in page.text  # 12 events stored
+    assert "<script" not in page.text.split('<main id="main"')[1]
+
+
+def test_the_outstanding_chart_ends_at_the_ledgers_running_total(site: PageWorld) -> None:
+    fill_a_month(site.store)
+    log_in_as(site, "kawasaki.staff", "14130", "municipal-staff")
+    page = site.client.get("/staff")
+    desc = re.search(r'<desc id="staff-outstanding-desc">(.*?)</desc>', page.text)
+    assert desc is not None
+    # 1000 + 300 - 120 before the 14 days, then 200, -50 - 30, +70 - 10, +400, -25
+    assert desc.group(1).startswith("09-08: 1,380ポイント")
+    assert desc.group(1).endswith("09-21: 1,735ポイント")
+    movement = re.search(r'<desc id="staff-granted-redeemed-desc">(.*?)</desc>', page.text)
+    assert movement is not None and "09-20: 付与 400ポイント、利用 0ポイント" in movement.group(1)
+
+
+def test_a_toshima_treasurer_sees_toshima_and_never_kawasaki(site: PageWorld) -> None:
+    fill_a_month(site.store)
+    log_in_as(site, "toshima.treasurer", "13116", "treasurer")
+    page = site.client.get("/staff", params={"days": "30", "municipality": "14130"})
+    assert page.status_code == 200
+    assert "ポイントの推移（豊島区）" in page.text
+    movement, outstanding = expected_rows(site, TOSHIMA, 30)
+    assert table_rows(page.text, "granted-redeemed-table") == movement
+    assert table_rows(page.text, "outstanding-table") == outstanding
+    assert movement[-2:] == [("2026-09-20", "5,000", "0"), ("2026-09-21", "0", "4,321")]
+    shown = " ".join(value for row in movement + outstanding for value in row[1:])
+    for kawasaki_only in ("1,000", "300", "120", "200", "400", "1,475", "1,735"):
+        assert kawasaki_only not in shown
+    assert "川崎市" not in page.text.split('id="municipality-figures"')[1]
+    assert 'action="/staff/grants"' not in page.text  # a treasurer does not grant
+
+
+def test_english_switch_and_an_unknown_period_falls_back_to_14_days(site: PageWorld) -> None:
+    fill_a_month(site.store)
+    log_in_as(site, "kawasaki.staff", "14130", "municipal-staff")
+    page = site.client.get("/staff", params={"days": "9999", "lang": "en"})
+    assert page.status_code == 200
+    assert "Points over time (Kawasaki City)" in page.text
+    assert "Kawasaki City: points granted and redeemed per day (last 14 days)" in page.text
+    assert "Show outstanding points as a table" in page.text
+    assert "from ledger events recorded up to block 12." in page.text
+    assert len(table_rows(page.text, "granted-redeemed-table")) == 14
+    assert '<option value="14" selected>Last 14 days</option>' in page.text
+
+
+def test_thirty_days_label_the_axis_with_the_day_of_the_month(site: PageWorld) -> None:
+    fill_a_month(site.store)
+    log_in_as(site, "kawasaki.staff", "14130", "municipal-staff")
+    page = site.client.get("/staff", params={"days": "30"})
+    chart = re.search(r'<svg class="chart" id="staff-outstanding".*?</svg>', page.text, re.S)
+    assert chart is not None
+    labels = re.findall(r'text-anchor="middle">([^<]*)</text>', chart.group(0))
+    assert labels[0] == "23" and labels[-1] == "21" and len(labels) == 30  # 08-23 .. 09-21
+
+
+def test_without_indexed_events_the_console_says_so_instead_of_drawing(site: PageWorld) -> None:
+    add_event(site.store, "PointsGranted", 5000, START, municipality=TOSHIMA)
+    log_in_as(site, "kawasaki.staff", "14130", "municipal-staff")
+    page = site.client.get("/staff")
+    assert 'id="no-figures"' in page.text
+    assert "staff-outstanding" not in page.text and "staff-granted-redeemed" not in page.text
