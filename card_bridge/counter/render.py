@@ -15,6 +15,14 @@ from card_bridge.counter.config import DeliveryMode
 from card_bridge.counter.refusals import CounterMessage
 from card_bridge.counter.session import LookupDone, RedemptionDone, Refused, VoucherDone
 
+DELIVERY_CHOICES: tuple[tuple[DeliveryMode, str, str], ...] = (
+    (DeliveryMode.SCREEN, "画面に番号を表示", "Show the number on screen"),
+    (DeliveryMode.BARCODE, "バーコードを表示して読み取る", "Show a barcode to scan"),
+    (DeliveryMode.KEYBOARD, "入力欄に自動入力", "Type it into the focused application"),
+    (DeliveryMode.LABEL, "バーコードラベルを作成", "Make a barcode label to print"),
+)
+"""The lookup form's delivery choices in the order of DOMAIN.md flow 2 (A-D), with their words."""
+
 
 @dataclass(frozen=True)
 class Line:

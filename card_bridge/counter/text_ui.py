@@ -6,7 +6,7 @@ tests drive the whole interface through its input and output.
 
 At each service-ID lookup the operator picks how the number is delivered with one key, a to d
 for DOMAIN.md flow 2's A to D (screen, barcode, keyboard, label: the tablet page's choices and
-words, `web.DELIVERY_CHOICES`); Enter keeps the configured mode. The choice goes to
+words, `render.DELIVERY_CHOICES`); Enter keeps the configured mode. The choice goes to
 `CounterSession.look_up_service_id(pin, delivery=...)`, the same call the tablet page makes.
 
 Invariants: the interface never words a refusal itself; a card pulled out or any refusal returns
@@ -26,9 +26,8 @@ from typing import TextIO
 from card_bridge.counter.barcode_views import barcode_svg, large_text, terminal_bars
 from card_bridge.counter.config import DeliveryMode
 from card_bridge.counter.ports import TerminalKind
-from card_bridge.counter.render import Line, outcome_lines
+from card_bridge.counter.render import DELIVERY_CHOICES, Line, outcome_lines
 from card_bridge.counter.session import CounterSession, LookupDone
-from card_bridge.counter.web import DELIVERY_CHOICES
 
 PinReader = Callable[[str], str]
 FileOpener = Callable[[Path], None]

@@ -28,7 +28,7 @@ from aiohttp import web
 from card_bridge.counter.barcode_views import barcode_svg
 from card_bridge.counter.config import DeliveryMode
 from card_bridge.counter.ports import TerminalKind
-from card_bridge.counter.render import Line, outcome_lines
+from card_bridge.counter.render import DELIVERY_CHOICES, Line, outcome_lines
 from card_bridge.counter.session import (
     CounterSession,
     LookupDone,
@@ -43,13 +43,6 @@ _Outcome = TypeVar(
 
 LOOPBACK = "127.0.0.1"
 
-DELIVERY_CHOICES: tuple[tuple[DeliveryMode, str, str], ...] = (
-    (DeliveryMode.SCREEN, "画面に番号を表示", "Show the number on screen"),
-    (DeliveryMode.BARCODE, "バーコードを表示して読み取る", "Show a barcode to scan"),
-    (DeliveryMode.KEYBOARD, "入力欄に自動入力", "Type it into the focused application"),
-    (DeliveryMode.LABEL, "バーコードラベルを作成", "Make a barcode label to print"),
-)
-"""The lookup form's delivery choices in the order of DOMAIN.md flow 2 (A-D), with their words."""
 LABEL_NAME = re.compile(r"label-[0-9]{8}-[0-9]{6}-[0-9]{6}\.(png|pdf)")
 
 STYLE = """
