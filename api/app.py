@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from api.chain.side import ChainSide
 from api.clock import Clock, SystemClock
 from api.indexer.follower import ChainIndexer, IndexerThread
+from api.keepers.runner import keeper_thread_for
 from api.limits import BodySizeLimit
 from api.notices.chain_notices import ChainNoticeHook
 from api.pages import PagesSettings, mount_pages
@@ -36,6 +37,7 @@ from api.routes import (
     conversions,
     coupons,
     grants,
+    keepers,
     me,
     municipalities,
     operator,
@@ -122,7 +124,20 @@ def create_app(
             follower = IndexerThread(indexer, interval=settings.indexer_interval_seconds)
             follower.start()
         _app.state.indexer_thread = follower
+        keeper_thread = None
+        if chain is not None and settings.run_keepers:
+            keeper_thread = keeper_thread_for(
+                chain,
+                store,
+                services.clock,
+                indexer=indexer,
+                interval=settings.keeper_interval_seconds,
+            )
+            keeper_thread.start()
+        _app.state.keeper_thread = keeper_thread
         yield
+        if keeper_thread is not None:
+            keeper_thread.stop()
         if follower is not None:
             follower.stop()
         store.close()
@@ -158,6 +173,7 @@ def create_app(
         coupons,
         partner_links,
         rebinding,
+        keepers,
     ):
         app.include_router(module.router)
     if pages is not None:

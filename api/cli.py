@@ -4,6 +4,7 @@
     mykey api migrate --data-dir DIR
     mykey api create-staff --data-dir DIR --login-name NAME --role ROLE --password-file FILE
     mykey api send-notices --data-dir DIR [--once] [--poll-seconds 1.0]
+    mykey api keep --data-dir DIR [--once] [--interval 60]
 
 Settings come from the data directory and `MYKEY_API_*` variables (see `api.settings`);
 `--smtp-host/--smtp-port` override the mail server. Every failure ends with one line on stderr
@@ -28,6 +29,7 @@ import uvicorn
 from api.app import create_app
 from api.clock import SystemClock
 from api.errors import ApiError
+from api.keepers.command import run_keepers_command
 from api.notices.sender import OutboxSender, SmtpTarget
 from api.passwords import PasswordService
 from api.services.audit import SYSTEM_ACTOR
@@ -60,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     sender = command("send-notices", "send queued notice e-mails over SMTP")
     sender.add_argument("--once", action="store_true", help="one pass, then exit")
     sender.add_argument("--poll-seconds", type=float, default=1.0)
+    keep = command("keep", "sweep due reserves and expired points on the configured chain")
+    keep.add_argument("--once", action="store_true", help="one pass, then exit")
+    keep.add_argument("--interval", type=float, default=60.0, help="seconds between passes")
     return parser
 
 
@@ -157,7 +162,11 @@ def main(argv: Sequence[str]) -> int:
             return _migrate(settings)
         if arguments.command == "create-staff":
             return _create_staff(settings, arguments)
-        return _send_notices(settings, arguments.once, arguments.poll_seconds)
+        return (
+            run_keepers_command(settings, once=arguments.once, interval=arguments.interval)
+            if arguments.command == "keep"
+            else _send_notices(settings, arguments.once, arguments.poll_seconds)
+        )
     except (SettingsError, MigrationError) as error:
         print(f"mykey api: {error}", file=sys.stderr)
         return 1

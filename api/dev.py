@@ -86,6 +86,7 @@ def dev_settings(datadir: Path, chain_dir: Path) -> ApiSettings:
         keystore_dir=chain_dir / "keystore",
         keystore_password_file=chain_dir / "keystore-password",
         mail_from="noreply@mykey.dev.invalid",
+        run_keepers=True,  # reserves going home and expired points recorded every minute
     )
 
 

@@ -55,6 +55,9 @@ class ApiSettings:
     follow_chain: bool = True
     """With a chain side, run the indexer in the background while the app runs."""
     indexer_interval_seconds: float = 0.5
+    run_keepers: bool = False
+    """With a chain side, sweep due reserves and expired lots in the background (api.keepers)."""
+    keeper_interval_seconds: float = 60.0
     chain_config_file: Path | None = None
     """api.chain.config.ChainConfig JSON: RPC URL, deployment, which address acts for whom."""
     keystore_dir: Path | None = None

@@ -2,8 +2,9 @@
 
 The API signs as the platform operator (MyKey registry), as the platform verifier (attestations),
 as each municipality's granting terminal (grants), treasurer (close period, payments) and admin
-(its programme), as each partner (conversions) and as the point-use / voucher terminals businesses entrusted to it. This
-record names those addresses; their keys come only from the encrypted `KeyRing`.
+(its programme), as each partner (conversions) and as the point-use / voucher terminals
+businesses entrusted to it. This record names those addresses; their keys come only from the
+encrypted `KeyRing`.
 """
 
 from __future__ import annotations

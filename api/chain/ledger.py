@@ -23,6 +23,7 @@ from requests.exceptions import RequestException
 from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.middleware import ExtraDataToPOAMiddleware
+from web3.types import TxParams
 
 from api.chain.attestation import SignedAttestation
 from api.chain.errors import LedgerRefused, from_revert
@@ -138,6 +139,18 @@ class ReserveView:
     partner: int
     deadline: int
     amount: int
+
+
+@dataclass(frozen=True)
+class ExpirySwept:
+    """A final `sweepExpired`: what it recorded, and the block time it recorded up to."""
+
+    transaction_hash: TransactionHash
+    block_number: int
+    block_timestamp: int
+    expired_points: int
+    expired_lots: int
+    reserves_homed: int
 
 
 class Web3Ledger:
@@ -396,6 +409,29 @@ class Web3Ledger:
         remaining = self.balance_of(signed.attestation.mykey_id, signed.attestation.municipality)
         return Redemption(int(event.args["redemptionId"]), tx_hash_of(sent), remaining)
 
+    def prepare_redeem(self, terminal: str, signed: SignedAttestation, *, use: Use) -> TxParams:
+        """Return the unsigned redeem transaction `redeem` would send, for the terminal to sign.
+
+        The call is simulated first, so a refusal (e.g. overspend) raises its problem now.
+        """
+        return self._view(
+            lambda: self.sender.prepare(
+                terminal,
+                self.client.ledger.functions.redeem(
+                    signed.attestation.as_abi_tuple(), signed.signature, REGULAR_ACCOUNT, int(use)
+                ),
+            )
+        )
+
+    def relay_redemption(
+        self, raw_transaction: bytes, call: TxParams, *, mykey_id: str, municipality: int
+    ) -> Redemption:
+        """Relay a terminal-signed redeem transaction (`call` is what it does); as `redeem`."""
+        sent = self._view(lambda: self.sender.relay(raw_transaction, call))
+        event = sent.event("PointsRedeemed")
+        remaining = self.balance_of(mykey_id, municipality)
+        return Redemption(int(event.args["redemptionId"]), tx_hash_of(sent), remaining)
+
     def issue_voucher(
         self, terminal: str, signed: SignedAttestation, secret: bytes
     ) -> IssuedVoucher:
@@ -471,6 +507,32 @@ class Web3Ledger:
             lambda: self.client_send(
                 self.platform, self.client.ledger.functions.sweepReserves(municipality, 64)
             )
+        )
+
+    def sweep_expired(self, mykey_id: str, municipality: int, account: int) -> ExpirySwept:
+        """Record the account's expired lots (and the ID's due reserves) as the platform.
+
+        Anyone may call `sweepExpired`; balances do not change. Returns what the final
+        transaction recorded and its block time: every lot of the account expiring at or before
+        that time is recorded afterwards. Raises as every ledger write does (module docstring).
+        """
+        sent = self._view(
+            lambda: self.client_send(
+                self.platform,
+                self.client.ledger.functions.sweepExpired(
+                    mykey_id_bytes(mykey_id), municipality, account
+                ),
+            )
+        )
+        block = self._view(lambda: self.sender.w3.eth.get_block(sent.block_number))
+        expired = sent.named("PointsExpired")
+        return ExpirySwept(
+            transaction_hash=tx_hash_of(sent),
+            block_number=sent.block_number,
+            block_timestamp=int(block["timestamp"]),
+            expired_points=sum(int(event.args["amount"]) for event in expired),
+            expired_lots=len(expired),
+            reserves_homed=len(sent.named("ReservePlaced")),
         )
 
     # ---- settlement ---------------------------------------------------------------------------

@@ -406,12 +406,59 @@ def _one_active_binding(connection: Connection) -> None:
         )
 
 
+def _keeper_leases(connection: Connection) -> None:
+    """Version 6: keepers' leases and last runs, and how far each account's expiry was swept.
+
+    `keeper_leases`: one row per keeper; whoever holds an unexpired lease is the only process
+    running that keeper (taken with a compare-and-set UPDATE, atomic on SQLite and PostgreSQL).
+    `expiry_sweeps`: per (MyKey ID, municipality, account) the block time of the last
+    `sweepExpired` the keeper saw final, so spent or merged lots are not swept again and again.
+    """
+    metadata = MetaData()
+    Table(
+        "keeper_leases",
+        metadata,
+        Column("name", String(32), primary_key=True),
+        Column("owner", String(128), nullable=True),
+        Column("expires_at", BigInteger, nullable=False),
+        Column("last_started_at", BigInteger, nullable=True),
+        Column("last_finished_at", BigInteger, nullable=True),
+        Column("last_report_json", Text, nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("next_due_at", BigInteger, nullable=True),
+    )
+    Table(
+        "expiry_sweeps",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("mykey_id", String(8), nullable=False),
+        Column("municipality", Integer, nullable=False),
+        Column("account", BigInteger, nullable=False),
+        Column("swept_through", BigInteger, nullable=False),
+        UniqueConstraint("mykey_id", "municipality", "account", name="uq_expiry_sweeps_account"),
+    )
+    metadata.create_all(connection)
+
+
+def _terminal_signed_actions(connection: Connection) -> None:
+    """Version 7: a terminal action may be signed by the terminal itself (option B).
+
+    `signing` is "terminal" for such an action (null: the API signs, as before version 7);
+    `prepared_transaction` keeps the unsigned redeem transaction handed to the terminal (JSON),
+    so the relayed one can be checked against it after a restart too.
+    """
+    connection.execute(text("ALTER TABLE terminal_actions ADD COLUMN signing VARCHAR(16)"))
+    connection.execute(text("ALTER TABLE terminal_actions ADD COLUMN prepared_transaction TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "grants", _grants),
     Migration(3, "chain side", _chain_side),
     Migration(4, "partner links, coupons, address-change feed", _partners_coupons_address_feed),
     Migration(5, "one active card binding per card and per MyKey ID", _one_active_binding),
+    Migration(6, "keeper leases", _keeper_leases),
+    Migration(7, "terminal-signed actions", _terminal_signed_actions),
 )
 """The whole history, in version order. Append; never edit an applied one."""
 

@@ -238,6 +238,10 @@ class TerminalAction(Base):
     service_code: Mapped[str | None] = mapped_column(String(64))
     """For a service-ID lookup: the service whose number the terminal asked for."""
     created_at: Mapped[int] = mapped_column(BigInteger)
+    signing: Mapped[str | None] = mapped_column(String(16))
+    """"terminal" when the terminal signs its own transaction (option B); null: the API signs."""
+    prepared_transaction: Mapped[str | None] = mapped_column(Text)
+    """Option B: the unsigned transaction (JSON) handed to the terminal after the card answer."""
 
 
 class ChainCursor(Base):
@@ -442,3 +446,40 @@ class AddressChangeConfirmation(Base):
     service_code: Mapped[str] = mapped_column(String(64))
     confirmed_at: Mapped[int] = mapped_column(BigInteger)
     confirmed_by: Mapped[str] = mapped_column(String(64))
+
+
+class KeeperLease(Base):
+    """A keeper's lease (who runs it, until when) and what its last run did.
+
+    Only the holder of an unexpired lease runs the keeper; `api.keepers.leases` takes it with a
+    compare-and-set UPDATE so two processes never both hold it.
+    """
+
+    __tablename__ = "keeper_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    last_started_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_finished_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_report_json: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_due_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ExpirySweep(Base):
+    """Block time of the last final `sweepExpired` of one (MyKey ID, municipality, account).
+
+    Every lot of that account expiring at or before `swept_through` is recorded (pruned).
+    """
+
+    __tablename__ = "expiry_sweeps"
+    __table_args__ = (
+        UniqueConstraint("mykey_id", "municipality", "account", name="uq_expiry_sweeps_account"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mykey_id: Mapped[str] = mapped_column(String(8))
+    municipality: Mapped[int] = mapped_column(Integer)
+    account: Mapped[int] = mapped_column(BigInteger)
+    swept_through: Mapped[int] = mapped_column(BigInteger)
