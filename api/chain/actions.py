@@ -6,9 +6,15 @@ the card, finds its MyKey ID, picks the municipality whose points the business a
 which holds enough, signs the platform attestation over keccak(statement ‖ card signature)
 and sends the transaction as the terminal, answering only once the receipt is final.
 
+Option B (`signing="terminal"`, redemptions only): the card answer ends with the unsigned
+redeem transaction stored with the action (`prepared`) instead of a send; the terminal signs it
+and `relay_action` checks it (api.chain.relay) and sends the raw bytes, answering as the API path.
+
 Invariants: an action is answered at most once (an atomic `open` -> `submitting` claim), only by
-the terminal that opened it and before it expires; the evidence (statement, card signature,
-certificate fingerprint) stays off-chain in `terminal_actions`; only its hash goes on-chain.
+the terminal that opened it and before it expires; a prepared action is relayed at most once (an
+atomic `prepared` -> `relaying` claim) before its attestation's deadline; the evidence
+(statement, card signature, certificate fingerprint) stays off-chain in `terminal_actions`; only
+its hash goes on-chain.
 """
 
 from __future__ import annotations
@@ -30,8 +36,15 @@ from api.chain.errors import (
     WrongBusiness,
 )
 from api.chain.ledger import IssuedVoucher, Redemption, TerminalRegistration
+from api.chain.relay import (
+    AlreadyRelayed,
+    PreparedTransaction,
+    RelayActionExpired,
+    check_relayed,
+    decode_raw,
+)
 from api.chain.side import ChainSide
-from api.errors import SubmissionInDoubt
+from api.errors import LedgerUnavailable, SubmissionInDoubt
 from api.messages import Message
 from api.ports import CardVerifier
 from api.services.audit import Actor, ActorKind, record_audit
@@ -45,6 +58,9 @@ MEMBER_MUNICIPALITY = 2
 """Kinds.MEMBER_MUNICIPALITY: the terminal belongs to a municipality, not a business."""
 """MykeyRegistry.statusOf: 0 none, 1 active, 2 revoked."""
 KIND_PREFIX = {"redemption": "rd_", "voucher": "vc_"}
+SIGNING_API = "api"
+SIGNING_TERMINAL = "terminal"
+SIGNING_MODES = (SIGNING_API, SIGNING_TERMINAL)
 
 
 class ActionState:
@@ -52,6 +68,9 @@ class ActionState:
 
     OPEN = "open"
     SUBMITTING = "submitting"
+    PREPARED = "prepared"
+    """Option B: the unsigned transaction was handed to the terminal; awaiting its signature."""
+    RELAYING = "relaying"
     DONE = "done"
     REFUSED = "refused"
 
@@ -113,8 +132,14 @@ def open_action(
     amount: int,
     now: int,
     ttl: int,
+    signing: str = SIGNING_API,
 ) -> OpenedAction:
-    """Store a new open action and return its statement; AmountInvalid for a bad amount."""
+    """Store a new open action and return its statement; AmountInvalid for a bad amount.
+
+    `signing` is who will sign the transaction: "api" (its keystore) or "terminal" (option B).
+    """
+    if signing not in SIGNING_MODES or (signing == SIGNING_TERMINAL and kind != "redemption"):
+        raise ValueError(f"signing {signing!r} is not offered for a {kind}")
     if not 1 <= amount <= MAX_AMOUNT:
         raise AmountInvalid(
             Message(
@@ -143,6 +168,7 @@ def open_action(
             expires_at=expires_at,
             state=ActionState.OPEN,
             created_at=now,
+            signing=SIGNING_TERMINAL if signing == SIGNING_TERMINAL else None,
         )
     )
     db.commit()
@@ -277,14 +303,15 @@ def _finish(
     *,
     state: str,
     target: SpendTarget | None,
-    answer: CardAnswer,
+    answer: CardAnswer | None,
     fingerprint: str | None,
     transaction_hash: str | None,
     now: int,
 ) -> None:
     action.state = state
-    action.card_signature = answer.signature
-    action.certificate_fingerprint = fingerprint
+    if answer is not None:  # a relay finishes an action whose card answer is already kept
+        action.card_signature = answer.signature
+        action.certificate_fingerprint = fingerprint
     action.transaction_hash = transaction_hash
     if target is not None:
         action.mykey_id = target.mykey_id
@@ -309,11 +336,13 @@ def settle_action(
     action: TerminalAction,
     answer: CardAnswer,
     now: int,
-) -> tuple[SpendTarget, Redemption | IssuedVoucher]:
+) -> tuple[SpendTarget, Redemption | IssuedVoucher | PreparedTransaction]:
     """Verify, attest and send a claimed action; record the outcome either way.
 
     Whatever is raised, the action ends `refused` (a new statement is needed for a new try),
-    except when the transaction's outcome is in doubt, where it stays `submitting`.
+    except when the transaction's outcome is in doubt, where it stays `submitting`. An action
+    the terminal signs (option B) is not sent: it ends `prepared` with the unsigned transaction
+    stored and returned, valid until the attestation's deadline.
     """
     target: SpendTarget | None = None
     fingerprint: str | None = None
@@ -331,6 +360,31 @@ def settle_action(
             evidence=action.statement + answer.signature,
         )
         result: Redemption | IssuedVoucher
+        if action.signing == SIGNING_TERMINAL:
+            params = chain.ledger.prepare_redeem(action.terminal, signed, use=target.use)
+            prepared = PreparedTransaction(
+                to=str(params["to"]),
+                data=str(params["data"]).lower(),
+                gas=int(params["gas"]),
+                gas_price=int(params["gasPrice"]),
+                chain_id=int(params["chainId"]),
+                nonce=int(params["nonce"]),
+                expires_at=signed.attestation.deadline,
+            )
+            action.prepared_transaction = prepared.to_json()
+            # From here the attestation's deadline is the action's: the ledger refuses later.
+            action.expires_at = prepared.expires_at
+            _finish(
+                db,
+                action,
+                state=ActionState.PREPARED,
+                target=target,
+                answer=answer,
+                fingerprint=fingerprint,
+                transaction_hash=None,
+                now=now,
+            )
+            return target, prepared
         if action.kind == "redemption":
             result = chain.ledger.redeem(action.terminal, signed, use=target.use)
         else:
@@ -361,6 +415,101 @@ def settle_action(
         now=now,
     )
     return target, result
+
+
+def relay_action(
+    *, db: Session, chain: ChainSide, action_id: str, terminal: str, raw: bytes, now: int
+) -> tuple[TerminalAction, Redemption]:
+    """Check `raw` against the action's prepared transaction, claim the action, relay, finish.
+
+    Raises RelayActionExpired (nothing prepared for this terminal, or past the deadline),
+    AlreadyRelayed, SignedByAnotherAccount, TransactionMismatch, and the API path's problems
+    for a ledger refusal (e.g. InsufficientPoints when another redemption went first).
+    """
+    action = db.get(TerminalAction, action_id)
+    if (
+        action is None
+        or action.terminal != terminal
+        or action.signing != SIGNING_TERMINAL
+        or action.prepared_transaction is None
+    ):
+        raise RelayActionExpired(
+            Message(
+                "この取引は期限切れか、署名を待っていません。最初からやり直してください。",
+                f"action {action_id} has no prepared transaction for terminal {terminal}",
+            )
+        )
+    if action.state != ActionState.PREPARED:
+        raise _already_relayed(action_id, action.state)  # before the fields: they moved on
+    prepared = PreparedTransaction.from_json(action.prepared_transaction)
+    decoded = decode_raw(raw)
+    try:
+        pending = int(chain.w3.eth.get_transaction_count(decoded.sender, "pending"))  # type: ignore[arg-type]
+    except Exception as error:  # the provider's connection errors differ by transport
+        raise LedgerUnavailable(
+            Message(
+                "台帳に接続できません。しばらくしてからもう一度お試しください。",
+                f"the ledger cannot be reached ({type(error).__name__})",
+            )
+        ) from error
+    check_relayed(decoded, prepared, terminal=terminal, pending_nonce=pending)
+    _claim_prepared(db, action_id, now)
+    db.refresh(action)
+    assert action.mykey_id is not None and action.municipality is not None  # set when prepared
+    call: dict[str, object] = {"from": decoded.sender, "to": prepared.to, "data": prepared.data}
+    try:
+        result = chain.ledger.relay_redemption(
+            raw,
+            call,  # type: ignore[arg-type]
+            mykey_id=action.mykey_id,
+            municipality=int(action.municipality),
+        )
+    except Exception as error:
+        if not isinstance(error, SubmissionInDoubt):
+            _finish(
+                db, action, state=ActionState.REFUSED, target=None, answer=None,
+                fingerprint=None, transaction_hash=None, now=now,
+            )  # fmt: skip
+        raise
+    _finish(
+        db, action, state=ActionState.DONE, target=None, answer=None, fingerprint=None,
+        transaction_hash=result.transaction_hash, now=now,
+    )  # fmt: skip
+    return action, result
+
+
+def _claim_prepared(db: Session, action_id: str, now: int) -> None:
+    """Atomically move a prepared, unexpired action to `relaying` (relayed once, as settle)."""
+    claimed = db.execute(
+        update(TerminalAction)
+        .where(
+            TerminalAction.id == action_id,
+            TerminalAction.state == ActionState.PREPARED,
+            TerminalAction.expires_at >= now,
+        )
+        .values(state=ActionState.RELAYING)
+    )
+    db.commit()
+    if claimed.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    state = db.scalar(select(TerminalAction.state).where(TerminalAction.id == action_id))
+    if state != ActionState.PREPARED:  # only a relay moves a prepared action on
+        raise _already_relayed(action_id, state)
+    raise RelayActionExpired(
+        Message(
+            "取引の有効期限が切れました。最初からやり直してください。",
+            f"the attestation of action {action_id} has expired; open a new redemption",
+        )
+    )
+
+
+def _already_relayed(action_id: str, state: str | None) -> AlreadyRelayed:
+    return AlreadyRelayed(
+        Message(
+            "この取引はすでに送信されています。",
+            f"a transaction of action {action_id} was already relayed ({state})",
+        )
+    )
 
 
 def voucher_secret(action_id: str, card_signature: bytes) -> bytes:

@@ -104,6 +104,52 @@ class TransactionSender:
             )
         return Sent(receipt, decode_logs(self.deployment, receipt["logs"]))
 
+    def prepare(self, sender: str, function: ContractFunction) -> TxParams:
+        """Return the unsigned transaction `send` would sign for `sender` (simulated first).
+
+        For a key the API does not hold (a terminal signing its own transaction): the nonce is
+        the account's `pending` count now, gas and price what `send` uses. Raises LedgerRevert
+        when the call would be refused on the latest state.
+        """
+        address = to_checksum_address(sender)
+        call: TxParams = {
+            "from": address,
+            "to": to_checksum_address(function.address),
+            "data": HexStr("0x" + bytes(HexBytes(function._encode_transaction_data())).hex()),
+        }
+        simulate(self.w3, call)
+        if self._gas_price is None:
+            self._gas_price = int(self.w3.eth.gas_price)
+        prepared: TxParams = dict(call)  # type: ignore[assignment]
+        prepared.update(
+            {
+                "gas": self.gas_limit,
+                "gasPrice": Wei(self._gas_price),
+                "nonce": self.w3.eth.get_transaction_count(address, "pending"),
+                "chainId": self.deployment.chain_id,
+                "value": Wei(0),
+            }
+        )
+        return prepared
+
+    def relay(self, raw_transaction: bytes, call: TxParams) -> Sent:
+        """Send a transaction someone else signed; return it once final and successful.
+
+        `call` ({from, to, data}) is what the raw transaction does; it is simulated before the
+        send (a refusal raises LedgerRevert, nothing sent) and again after a failed receipt to
+        say why, exactly as `send` does. Raises TransactionNotFinal when the outcome is unknown.
+        """
+        simulate(self.w3, call)
+        tx_hash = "0x" + bytes(self.w3.eth.send_raw_transaction(raw_transaction)).hex()
+        receipt = self._wait_final(tx_hash)
+        if receipt["status"] != 1:
+            simulate(self.w3, call)
+            raise TransactionReverted(
+                f"transaction {tx_hash} failed in block {receipt['blockNumber']} and the ledger "
+                "now accepts the same call: sign a new one"
+            )
+        return Sent(receipt, decode_logs(self.deployment, receipt["logs"]))
+
     def _sign_and_send(self, address: ChecksumAddress, key: bytes, call: TxParams) -> str:
         account = self._account(address)
         with account.lock:

@@ -1,7 +1,9 @@
 """Counter terminal endpoints (`/terminal/v1`, docs/terminal-requests.md): every request signed.
 
 Routers parse and shape; the checks live in api.chain.terminal_requests and the flow in
-api.chain.actions. Each endpoint names the terminal kinds it allows.
+api.chain.actions. Each endpoint names the terminal kinds it allows. A redemption opened with
+`"signing": "terminal"` (option B) answers the card with the unsigned transaction, and
+`/redemptions/{id}/signed-transaction` relays what the terminal signed (api.chain.relay).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import base64
 import binascii
 import datetime
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,13 +24,16 @@ from api.chain.actions import (
     b64url,
     claim_action,
     open_action,
+    relay_action,
     settle_action,
     voucher_secret,
 )
 from api.chain.errors import AmountInvalid
 from api.chain.ledger import IssuedVoucher, Redemption, TerminalRegistration, tx_hash_of
 from api.chain.lookups import answer_lookup, open_lookup
+from api.chain.relay import PreparedTransaction
 from api.chain.side import ChainSide
+from api.chain.terminal_grants import TerminalKeyNotHeld
 from api.chain.terminal_requests import (
     KIND_WORDS,
     parse_headers,
@@ -114,6 +119,19 @@ class ActionIn(BaseModel):
     amount: int = Field(description="Whole points, at least 1.")
 
 
+class RedemptionIn(ActionIn):
+    """An amount of points to redeem, and who signs the transaction (docs: option A or B)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"amount": 500}, {"amount": 500, "signing": "terminal"}]}
+    )
+    signing: Literal["api", "terminal"] = Field(
+        default="api",
+        description='"api": the API sends the transaction with the key it holds; "terminal": '
+        "the card answer returns the unsigned transaction for the terminal to sign and post.",
+    )
+
+
 class ActionOut(BaseModel):
     """An opened action: the statement for the card to sign."""
 
@@ -139,6 +157,37 @@ class RedemptionOut(BaseModel):
     remaining_balance: int
     transaction_hash: str
     redemption_id: int
+
+
+class UnsignedTransactionOut(BaseModel):
+    """The redeem transaction the API would have sent, for the terminal to sign as it is."""
+
+    to: str
+    data: str = Field(description="0x calldata: redeem(attestation, signature, account, use)")
+    value: int = 0
+    gas: int = Field(description="Gas limit; the terminal may sign a lower one, not a higher one")
+    gasPrice: int = Field(description="The ledger's base fee is zero, so this is 0")  # noqa: N815
+    chainId: int  # noqa: N815 (JSON-RPC field names)
+    nonce: int = Field(description="The terminal account's pending nonce when prepared")
+
+
+class PreparedRedemptionOut(BaseModel):
+    """Option B: the card answered; sign `transaction` and post it before `expires_at`."""
+
+    action_id: str
+    amount: int
+    municipality_code: str
+    transaction: UnsignedTransactionOut
+    expires_at: int = Field(description="The attestation's deadline (Unix seconds)")
+
+
+class SignedTransactionIn(BaseModel):
+    """The prepared transaction, signed by the terminal's key (EIP-155 legacy or type 2)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"raw_transaction": "0xf9018a04808302bf2094..."}]}
+    )
+    raw_transaction: str = Field(pattern=r"^0x([0-9a-fA-F]{2})+$", max_length=8192)
 
 
 class VoucherOut(BaseModel):
@@ -187,18 +236,28 @@ def who_am_i(terminal: AnyTerminal) -> TerminalOut:
 
 @router.post("/redemptions", status_code=201, summary="Open a redemption", response_model=ActionOut)
 def open_redemption(
-    body: ActionIn, terminal: PointUseTerminal, services: ServicesDep, db: DbDep, chain: ChainDep
+    body: RedemptionIn,
+    terminal: PointUseTerminal,
+    services: ServicesDep,
+    db: DbDep,
+    chain: ChainDep,
 ) -> ActionOut:
     """Open a redemption for `amount` points; the card signs the returned statement."""
     return _open(
-        kind="redemption", body=body, terminal=terminal, services=services, db=db, chain=chain
+        kind="redemption",
+        body=body,
+        terminal=terminal,
+        services=services,
+        db=db,
+        chain=chain,
+        signing=body.signing,
     )
 
 
 @router.post(
     "/redemptions/{action_id}/card-answer",
     summary="Settle a redemption with the card's answer",
-    response_model=RedemptionOut,
+    response_model=RedemptionOut | PreparedRedemptionOut,
 )
 def answer_redemption(
     *,
@@ -208,8 +267,12 @@ def answer_redemption(
     services: ServicesDep,
     db: DbDep,
     chain: ChainDep,
-) -> RedemptionOut:
-    """Verify the card, attest, redeem; answer once the receipt is final."""
+) -> RedemptionOut | PreparedRedemptionOut:
+    """Verify the card, attest, redeem; answer once the receipt is final.
+
+    For a redemption opened with `"signing": "terminal"`, answer instead with the unsigned
+    transaction for the terminal to sign and post to `/signed-transaction`.
+    """
     answer = _answer(body)
     action, target, result = _settle(
         kind="redemption",
@@ -220,11 +283,60 @@ def answer_redemption(
         db=db,
         chain=chain,
     )
+    if isinstance(result, PreparedTransaction):
+        return PreparedRedemptionOut(
+            action_id=action_id,
+            amount=action.amount,
+            municipality_code=format_code(target.municipality),
+            transaction=UnsignedTransactionOut(
+                to=result.to,
+                data=result.data,
+                gas=result.gas,
+                gasPrice=result.gas_price,
+                chainId=result.chain_id,
+                nonce=result.nonce,
+            ),
+            expires_at=result.expires_at,
+        )
     assert isinstance(result, Redemption)
     return RedemptionOut(
         action_id=action_id,
         amount=action.amount,
         municipality_code=format_code(target.municipality),
+        remaining_balance=result.remaining_balance,
+        transaction_hash=result.transaction_hash,
+        redemption_id=result.redemption_id,
+    )
+
+
+@router.post(
+    "/redemptions/{action_id}/signed-transaction",
+    summary="Relay the redemption transaction the terminal signed",
+    response_model=RedemptionOut,
+)
+def relay_redemption(
+    *,
+    action_id: str,
+    body: SignedTransactionIn,
+    terminal: PointUseTerminal,
+    services: ServicesDep,
+    db: DbDep,
+    chain: ChainDep,
+) -> RedemptionOut:
+    """Check it is the prepared transaction from this terminal, relay it, answer once final."""
+    action, result = relay_action(
+        db=db,
+        chain=chain,
+        action_id=action_id,
+        terminal=terminal.address,
+        raw=bytes.fromhex(body.raw_transaction[2:]),
+        now=services.clock.now(),
+    )
+    assert action.municipality is not None  # set when the transaction was prepared
+    return RedemptionOut(
+        action_id=action_id,
+        amount=action.amount,
+        municipality_code=action.municipality,
         remaining_balance=result.remaining_balance,
         transaction_hash=result.transaction_hash,
         redemption_id=result.redemption_id,
@@ -288,8 +400,23 @@ def _open(
     services: Services,
     db: Session,
     chain: ChainSide,
+    signing: str = "api",
 ) -> ActionOut:
-    """Open a spending action of `kind` and hand back the statement the card must sign."""
+    """Open a spending action of `kind` and hand back the statement the card must sign.
+
+    When the API is to sign, it must hold the terminal's key: refused now (403
+    terminal-key-not-held), before the resident's card is asked for anything.
+    """
+    if signing == "api" and not chain.ledger.sender.keys.holds(terminal.address):
+        raise TerminalKeyNotHeld(
+            Message(
+                "この端末の鍵はAPIにありません。端末で署名する設定にしてください。",
+                f"the API holds no key for terminal {terminal.address}: open the {kind} with "
+                '"signing": "terminal" (the terminal signs its own transaction)'
+                if kind == "redemption"
+                else f"the API holds no key for terminal {terminal.address}",
+            )
+        )
     opened = open_action(
         db=db,
         kind=kind,
@@ -297,6 +424,7 @@ def _open(
         amount=_amount(body),
         now=services.clock.now(),
         ttl=chain.config.action_ttl_seconds,
+        signing=signing,
     )
     return ActionOut(
         action_id=opened.action_id,
@@ -315,7 +443,7 @@ def _settle(
     services: Services,
     db: Session,
     chain: ChainSide,
-) -> tuple[TerminalAction, SpendTarget, Redemption | IssuedVoucher]:
+) -> tuple[TerminalAction, SpendTarget, Redemption | IssuedVoucher | PreparedTransaction]:
     """Claim this terminal's open action of `kind` and settle it with the card's answer."""
     now = services.clock.now()
     action = claim_action(db=db, kind=kind, action_id=action_id, terminal=terminal.address, now=now)

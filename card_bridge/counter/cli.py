@@ -197,6 +197,7 @@ def _session(
         keyboard=XdotoolKeyboard(),
         label_directory=config.label_directory,
         label_width_mm=config.label_width_mm,
+        sign_transactions=config.sign_transactions,
         clock=lambda: datetime.now(UTC),
     )
 

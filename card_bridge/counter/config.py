@@ -4,8 +4,13 @@ The terminal's secp256k1 key lives in an eth-account keystore file (scrypt, AES-
 the config; the passphrase comes from `MYKEY_TERMINAL_PASSPHRASE` or a prompt and is never
 written anywhere. The business registers the printed address on-chain (DOMAIN.md flow 4).
 
-Invariants: both files are created mode 0600; a config that names an unknown delivery mode or
-terminal kind is refused when loaded with a message that names the field, not at first use.
+`sign_transactions` says who signs a redemption's ledger transaction: "api" (the default; the
+API holds a copy of this terminal's key) or "terminal" (only this counter holds the key; option B
+of docs/terminal-requests.md).
+
+Invariants: both files are created mode 0600; a config that names an unknown delivery mode,
+terminal kind or signing mode is refused when loaded with a message that names the field, not
+at first use.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import tomli_w
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from card_bridge.counter.ports import TerminalKind
+from card_bridge.counter.ports import SigningMode, TerminalKind
 from card_bridge.counter.refusals import CounterError
 
 PASSPHRASE_ENVIRONMENT = "MYKEY_TERMINAL_PASSPHRASE"  # noqa: S105 - a variable name
@@ -59,6 +64,7 @@ class CounterConfig:
     label_directory: Path = field(default_factory=lambda: Path("labels"))
     label_width_mm: float = DEFAULT_LABEL_WIDTH_MM
     card_timeout_seconds: float = 15.0
+    sign_transactions: SigningMode = SigningMode.API
 
 
 def load_config(path: Path) -> CounterConfig:
@@ -87,6 +93,7 @@ def load_config(path: Path) -> CounterConfig:
             label_directory=base / str(data.get("label_directory", "labels")),
             label_width_mm=float(data.get("label_width_mm", DEFAULT_LABEL_WIDTH_MM)),
             card_timeout_seconds=float(data.get("card_timeout_seconds", 15.0)),
+            sign_transactions=_signing(data.get("sign_transactions", SigningMode.API.value)),
         )
     except KeyError as error:
         raise ConfigError(f"the counter config {path} lacks the field {error}") from None
@@ -107,6 +114,7 @@ def write_config(path: Path, config: CounterConfig) -> None:
         "label_directory": _relative(config.label_directory, path.parent),
         "label_width_mm": config.label_width_mm,
         "card_timeout_seconds": config.card_timeout_seconds,
+        "sign_transactions": config.sign_transactions.value,
     }
     _write_private(path, tomli_w.dumps(data).encode("utf-8"))
 
@@ -135,6 +143,13 @@ def unlock_keystore(path: Path, passphrase: str) -> LocalAccount:
         raise ConfigError(f"the passphrase does not open {path} (or the file is damaged)") from None
     account: LocalAccount = Account.from_key(key)
     return account
+
+
+def _signing(value: object) -> SigningMode:
+    try:
+        return SigningMode(str(value))
+    except ValueError:
+        raise ValueError(f'sign_transactions must be "api" or "terminal", not {value!r}') from None
 
 
 def _relative(target: Path, base: Path) -> str:

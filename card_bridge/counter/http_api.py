@@ -5,6 +5,10 @@ The wire is docs/terminal-requests.md: JSON bodies serialised once here and sign
 padding, certificates and signatures standard base64, as the registration endpoints do), and
 refusals as RFC 9457 problem details whose `type` selects an `ApiRefusal` subclass.
 
+Option B (the terminal signs its own transaction): the account that signs requests also signs
+the prepared redeem transaction, after checking it is a call of `redeem` for exactly the
+action's amount with no value attached, so an API cannot make this key sign anything else.
+
 Invariants: a network failure, a 5xx or an answer that is not the protocol becomes
 `ApiUnavailable`, never an httpx or KeyError; requests are never retried automatically (a
 redemption must not be sent twice), the operator retries.
@@ -20,7 +24,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from card_bridge.counter.ports import (
     ActionKind,
@@ -28,10 +36,14 @@ from card_bridge.counter.ports import (
     CardChallenge,
     PendingAction,
     Points,
+    PreparedRedemption,
     RedemptionResult,
     ServiceIdResult,
+    SigningMode,
     TerminalInfo,
     TerminalKind,
+    TransactionRefused,
+    UnsignedTransaction,
     VoucherResult,
 )
 from card_bridge.counter.refusals import (
@@ -47,6 +59,28 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 """A redemption waits for a final receipt; QBFT blocks are seconds apart."""
 
 _ACTION_PATHS = {ActionKind.REDEMPTION: "redemptions", ActionKind.VOUCHER: "vouchers"}
+REDEEM_ARGUMENTS = [
+    "(uint8,bytes8,uint32,uint256,uint64,uint256,uint64,bytes32)",
+    "bytes",
+    "uint32",
+    "uint8",
+]
+"""PointLedger.redeem(Attestation a, bytes signature, uint32 account, uint8 use)."""
+REDEEM_SELECTOR = keccak(text=f"redeem({','.join(REDEEM_ARGUMENTS)})")[:4]
+
+
+def check_redeem_call(transaction: UnsignedTransaction, *, amount: int) -> None:
+    """Raise TransactionRefused unless `transaction` redeems exactly `amount` points, no value."""
+    if transaction.value != 0:
+        raise TransactionRefused(f"the transaction would send {transaction.value} wei")
+    if transaction.data[:4] != REDEEM_SELECTOR:
+        raise TransactionRefused("the transaction does not call PointLedger.redeem")
+    try:
+        attestation, _signature, _account, _use = abi_decode(REDEEM_ARGUMENTS, transaction.data[4:])
+    except (DecodingError, ValueError) as error:
+        raise TransactionRefused(f"the redeem call does not decode: {error}") from None
+    if int(attestation[3]) != amount:
+        raise TransactionRefused(f"the redeem call is for {attestation[3]} points, not {amount}")
 
 
 def b64url(data: bytes) -> str:
@@ -129,8 +163,13 @@ class HttpCounterApi:
         except (KeyError, TypeError, ValueError) as error:
             raise _protocol_error("lookup", error) from None
 
-    def begin_action(self, kind: ActionKind, *, amount: Points) -> PendingAction:
-        answer = self._request("POST", f"{API_PREFIX}/{_ACTION_PATHS[kind]}", {"amount": amount})
+    def begin_action(
+        self, kind: ActionKind, *, amount: Points, signing: SigningMode = SigningMode.API
+    ) -> PendingAction:
+        payload: dict[str, object] = {"amount": amount}
+        if signing is SigningMode.TERMINAL:
+            payload["signing"] = signing.value  # absent means the API signs, as before
+        answer = self._request("POST", f"{API_PREFIX}/{_ACTION_PATHS[kind]}", payload)
         try:
             return PendingAction(
                 action_id=str(answer["action_id"]),
@@ -143,17 +182,36 @@ class HttpCounterApi:
             raise _protocol_error(kind.value, error) from None
 
     def complete_redemption(self, action: PendingAction, answer: CardAnswer) -> RedemptionResult:
+        return _redemption(self._complete(action, answer))
+
+    def prepare_redemption(self, action: PendingAction, answer: CardAnswer) -> PreparedRedemption:
         result = self._complete(action, answer)
         try:
-            return RedemptionResult(
-                action_id=str(result["action_id"]),
-                amount=Points(int(result["amount"])),
+            fields = result["transaction"]
+            return PreparedRedemption(
+                action=action,
                 municipality_code=str(result["municipality_code"]),
-                remaining_balance=Points(int(result["remaining_balance"])),
-                transaction_hash=str(result["transaction_hash"]),
+                transaction=UnsignedTransaction(
+                    to=to_checksum_address(str(fields["to"])),
+                    data=bytes.fromhex(str(fields["data"]).removeprefix("0x")),
+                    value=int(fields.get("value", 0)),
+                    gas=int(fields["gas"]),
+                    gas_price=int(fields["gasPrice"]),
+                    chain_id=int(fields["chainId"]),
+                    nonce=int(fields["nonce"]),
+                ),
+                expires_at=int(result["expires_at"]),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise _protocol_error("redemption", error) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise _protocol_error("prepared redemption", error) from None
+
+    def relay_redemption(self, prepared: PreparedRedemption) -> RedemptionResult:
+        check_redeem_call(prepared.transaction, amount=prepared.action.amount)
+        fields: Any = prepared.transaction.fields()  # eth_account's TypedDict, by name
+        signed = self._account.sign_transaction(fields)
+        path = f"{API_PREFIX}/redemptions/{prepared.action.action_id}/signed-transaction"
+        raw = "0x" + bytes(signed.raw_transaction).hex()
+        return _redemption(self._request("POST", path, {"raw_transaction": raw}))
 
     def complete_voucher(self, action: PendingAction, answer: CardAnswer) -> VoucherResult:
         result = self._complete(action, answer)
@@ -193,6 +251,19 @@ class HttpCounterApi:
         if response.is_success:
             return _json_object(response)
         raise _refusal(response)
+
+
+def _redemption(result: Mapping[str, Any]) -> RedemptionResult:
+    try:
+        return RedemptionResult(
+            action_id=str(result["action_id"]),
+            amount=Points(int(result["amount"])),
+            municipality_code=str(result["municipality_code"]),
+            remaining_balance=Points(int(result["remaining_balance"])),
+            transaction_hash=str(result["transaction_hash"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise _protocol_error("redemption", error) from None
 
 
 def _card_fields(answer: CardAnswer) -> dict[str, str]:

@@ -4,6 +4,10 @@ The API side (issue 6) implements the endpoints in docs/terminal-requests.md; th
 only on this Protocol, so `CounterSession` is tested against a fake API server speaking the same
 document, and the HTTP client (`http_api.HttpCounterApi`) is the one place that knows the wire.
 
+Who signs the ledger transaction (docs/terminal-requests.md, "Who signs the transaction") is a
+`SigningMode`: the API with the key it holds, or this terminal with its own key (option B:
+`prepare_redemption` returns the unsigned transaction, `relay_redemption` signs and posts it).
+
 Invariants: nothing here can hold a PIN; what the card hands over is its auth certificate and one
 signature (`CardAnswer`); a service ID travels only in `ServiceIdResult`, to be delivered and
 forgotten.
@@ -14,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NewType, Protocol
+
+from card_bridge.counter.refusals import CounterError, CounterMessage
 
 Points = NewType("Points", int)
 """An amount of municipal points (1 point = 1 yen at stores)."""
@@ -32,6 +38,13 @@ class ActionKind(StrEnum):
 
     REDEMPTION = "redemption"
     VOUCHER = "voucher"
+
+
+class SigningMode(StrEnum):
+    """Who signs a redemption's ledger transaction: the API (its keystore) or the terminal."""
+
+    API = "api"
+    TERMINAL = "terminal"
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,52 @@ class RedemptionResult:
 
 
 @dataclass(frozen=True)
+class UnsignedTransaction:
+    """The redeem transaction the API prepared for this terminal to sign (option B)."""
+
+    to: str
+    data: bytes
+    value: int
+    gas: int
+    gas_price: int
+    chain_id: int
+    nonce: int
+
+    def fields(self) -> dict[str, object]:
+        """The transaction as eth_account's `sign_transaction` takes it (legacy, EIP-155)."""
+        return {
+            "to": self.to,
+            "data": "0x" + self.data.hex(),
+            "value": self.value,
+            "gas": self.gas,
+            "gasPrice": self.gas_price,
+            "chainId": self.chain_id,
+            "nonce": self.nonce,
+        }
+
+
+class TransactionRefused(CounterError):
+    """The prepared transaction is not the redemption the counter asked for: it was not signed."""
+
+    def message(self) -> CounterMessage:
+        return CounterMessage(
+            "transaction-refused",
+            "サーバーが用意した取引が依頼内容と一致しないため、署名しませんでした。係員へ。",
+            "The server's transaction did not match the request, so it was not signed. Tell staff.",
+        )
+
+
+@dataclass(frozen=True)
+class PreparedRedemption:
+    """A redemption the card approved, waiting for the terminal's signature until `expires_at`."""
+
+    action: PendingAction
+    municipality_code: str
+    transaction: UnsignedTransaction
+    expires_at: int
+
+
+@dataclass(frozen=True)
 class VoucherResult:
     """A voucher issued against points."""
 
@@ -128,8 +187,26 @@ class CounterApi(Protocol):
         """Send the card's answer; return the customer number with its validity and flags."""
         ...
 
-    def begin_action(self, kind: ActionKind, *, amount: Points) -> PendingAction:
-        """Open a redemption or voucher issue of `amount`; return the statement to sign."""
+    def begin_action(
+        self, kind: ActionKind, *, amount: Points, signing: SigningMode = SigningMode.API
+    ) -> PendingAction:
+        """Open a redemption or voucher issue of `amount`; return the statement to sign.
+
+        `signing` TERMINAL (redemptions only) asks for option B: the card answer then gives
+        the unsigned transaction (`prepare_redemption`) instead of a final redemption.
+        """
+        ...
+
+    def prepare_redemption(self, action: PendingAction, answer: CardAnswer) -> PreparedRedemption:
+        """Option B: send the card's answer; return the unsigned redeem transaction."""
+        ...
+
+    def relay_redemption(self, prepared: PreparedRedemption) -> RedemptionResult:
+        """Option B: sign the prepared transaction with the terminal's key, have it relayed.
+
+        Raises TransactionRefused (nothing signed) when the transaction is not a redeem of
+        exactly the action's amount; returns the final redemption.
+        """
         ...
 
     def complete_redemption(self, action: PendingAction, answer: CardAnswer) -> RedemptionResult:

@@ -155,6 +155,38 @@ class AmountInvalid(ApiRefusal):
     english = "The amount is not valid (a whole number of 1 or more)."
 
 
+class TerminalKeyNotHeld(ApiRefusal):
+    code = "terminal-key-not-held"
+    japanese = "サーバーはこの端末の鍵を預かっていません。端末で署名する設定にしてください。"
+    english = (
+        "The server holds no key for this terminal. Set the terminal to sign its transactions."
+    )
+
+
+class TransactionMismatch(ApiRefusal):
+    code = "transaction-mismatch"
+    japanese = "署名した取引が準備された内容と違います。もう一度お試しください。"
+    english = "The signed transaction differs from the prepared one. Please try again."
+
+
+class ActionExpired(ApiRefusal):
+    code = "action-expired"
+    japanese = "この支払いの受付時間が過ぎました。最初からやり直してください。"
+    english = "This payment is no longer open. Please start again."
+
+
+class AlreadyRelayed(ApiRefusal):
+    code = "already-relayed"
+    japanese = "この支払いは既に送信済みです。残高を確認してください。"
+    english = "This payment was already sent. Check the balance before trying again."
+
+
+class SignedByAnotherAccount(ApiRefusal):
+    code = "signed-by-another-account"
+    japanese = "端末の鍵が登録と違います。事業者の管理者に端末の設定を確認してもらってください。"
+    english = "The terminal signed with another key. Ask the business's administrator to check it."
+
+
 class ApiUnavailable(CounterError):
     """The API could not be reached or answered something that is not the protocol."""
 
@@ -193,6 +225,11 @@ REFUSALS: dict[str, type[ApiRefusal]] = {
         CardAnswerRefused,
         ChallengeExpired,
         AmountInvalid,
+        TerminalKeyNotHeld,
+        TransactionMismatch,
+        ActionExpired,
+        AlreadyRelayed,
+        SignedByAnotherAccount,
     )
 }
 """Problem code -> refusal class; the HTTP client raises these, the fake API in tests sends them."""

@@ -11,6 +11,10 @@ close (the card is reset) → send the card's answer. A card pulled out at any s
 operation with "card removed", and the next operation opens a fresh connection, so the counter
 works again with the next card without a restart.
 
+Redemptions follow the configured `SigningMode`: with TERMINAL (option B of
+docs/terminal-requests.md) the card's answer brings back the unsigned redeem transaction, which
+the API client signs with this terminal's own key and posts; the outcome is the same receipt.
+
 Invariants: the PIN is a parameter that goes to `JpkiCard.verify_pin` once and nowhere else (not
 to the API, not to a log, not into an outcome); one operation runs at a time (`_busy`).
 """
@@ -36,6 +40,8 @@ from card_bridge.counter.ports import (
     Points,
     RedemptionResult,
     ServiceIdResult,
+    SigningMode,
+    TransactionRefused,
     VoucherResult,
 )
 from card_bridge.counter.refusals import (
@@ -120,8 +126,10 @@ class CounterSession:
         label_directory: Path = Path("labels"),
         label_width_mm: float = 62.0,
         clock: Callable[[], datetime],
+        sign_transactions: SigningMode = SigningMode.API,
     ) -> None:
         self._api = api
+        self._sign_transactions = sign_transactions
         self._readers = readers
         self._terminal_address = terminal_address
         self._business = business
@@ -155,8 +163,11 @@ class CounterSession:
             outcome = self._run_action(ActionKind.REDEMPTION, amount, pin)
             if isinstance(outcome, Refused):
                 return outcome
+            if self._sign_transactions is SigningMode.TERMINAL:
+                prepared = self._api.prepare_redemption(*outcome)
+                return RedemptionDone(self._api.relay_redemption(prepared))
             return RedemptionDone(self._api.complete_redemption(*outcome))
-        except (ApiRefusal, ApiUnavailable) as error:
+        except (ApiRefusal, ApiUnavailable, TransactionRefused) as error:
             return Refused(error.message())
         finally:
             self._busy.release()
@@ -202,8 +213,10 @@ class CounterSession:
             return Refused(AmountInvalid().message())
         actions: list[PendingAction] = []
 
+        signing = SigningMode.API if kind is ActionKind.VOUCHER else self._sign_transactions
+
         def prepare() -> bytes:
-            action = self._api.begin_action(kind, amount=Points(amount))
+            action = self._api.begin_action(kind, amount=Points(amount), signing=signing)
             if action.amount != amount:
                 raise StatementMismatch(f"the API opened {action.amount}, not {amount}")
             check_statement(action, terminal=self._terminal_address, business=self._business)

@@ -3,7 +3,9 @@
 Real HTTP (aiohttp in a thread), real request-signature checks (`signing.verify_request`, nonce
 replay, registered terminals and kinds) and real card-answer checks (the card's RSA signature
 against its certificate); the ledger behind it is a dict. Every request received is recorded so
-tests can prove the PIN never reached the API.
+tests can prove the PIN never reached the API. A redemption opened with `"signing": "terminal"`
+answers the card with an unsigned redeem transaction and moves the points only when the
+terminal posts it signed by its own key (checked with eth_account, as the real API does).
 """
 
 from __future__ import annotations
@@ -18,16 +20,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import rlp
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
 
+from card_bridge.counter.http_api import REDEEM_ARGUMENTS, REDEEM_SELECTOR
 from card_bridge.counter.signing import RequestSignatureInvalid, verify_request
 from card_bridge.counter.statements import build_statement
 from card_bridge.platform_checks.authentication import verify_challenge_signature
 from card_bridge.platform_checks.refusals import CardAuthenticationRefused
 
 PREFIX = "urn:mykey-ledger:problem:"
+FAKE_LEDGER = "0x" + "4c" * 20
+FAKE_CHAIN_ID = 1337
 
 
 @dataclass
@@ -71,6 +79,10 @@ class FakePlatform:
     """service code -> (name, operating business)."""
     businesses_taking_points: set[str] = field(default_factory=set)
     statement_amount_override: int | None = None
+    transaction_amount_override: int | None = None
+    """Set to make the prepared redeem transaction name another amount (a lying API)."""
+    relayed: list[dict[str, Any]] = field(default_factory=list)
+    """Every raw transaction the fake relayed, decoded: {"action_id", "sender", "nonce"}."""
     requests: list[RecordedRequest] = field(default_factory=list)
     challenges: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)
     actions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -188,6 +200,8 @@ class FakeApiServer:
             return self._begin_action(terminal, parts[0], payload), 201
         if method == "POST" and len(parts) == 3 and parts[2] == "card-answer":
             return self._complete_action(terminal, parts[0], parts[1], payload), 200
+        if method == "POST" and len(parts) == 3 and parts[2] == "signed-transaction":
+            return self._relay(terminal, parts[1], payload), 200
         raise Problem("not-found", 404)
 
     def _lookup_challenge(self, terminal: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +285,7 @@ class FakeApiServer:
             "statement": statement,
             "terminal": terminal,
             "business": registered.business,
+            "signing": payload.get("signing", "api"),
         }
         return {
             "action_id": action_id,
@@ -291,6 +306,8 @@ class FakeApiServer:
         amount = int(action["amount"])
         if resident.balance < amount:
             raise Problem("insufficient-points", 409, balance=resident.balance)
+        if action["signing"] == "terminal":
+            return self._prepare(action_id, action, resident)
         resident.balance -= amount
         result: dict[str, Any] = {
             "action_id": action_id,
@@ -307,3 +324,74 @@ class FakeApiServer:
         else:
             result["amount"] = amount
         return result
+
+    def _prepare(
+        self, action_id: str, action: dict[str, Any], resident: FakeResident
+    ) -> dict[str, Any]:
+        """Option B: keep the action as prepared; answer with the unsigned redeem transaction."""
+        stated = self.platform.transaction_amount_override or int(action["amount"])
+        attestation = (1, b"A01B2C3D", 14130, stated, 7, 1, int(time.time()) + 120, b"\0" * 32)
+        data = REDEEM_SELECTOR + abi_encode(REDEEM_ARGUMENTS, [attestation, b"\1" * 65, 0, 1])
+        transaction = {
+            "to": FAKE_LEDGER,
+            "data": "0x" + data.hex(),
+            "value": 0,
+            "gas": 3_000_000,
+            "gasPrice": 0,
+            "chainId": FAKE_CHAIN_ID,
+            "nonce": 0,
+        }
+        self.platform.actions[action_id] = action | {
+            "transaction": transaction,
+            "resident": resident,
+        }
+        return {
+            "action_id": action_id,
+            "amount": int(action["amount"]),
+            "municipality_code": resident.municipality_code,
+            "transaction": transaction,
+            "expires_at": attestation[6],
+        }
+
+    def _relay(self, terminal: str, action_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        action = self.platform.actions.get(action_id)
+        if action is None or "transaction" not in action or action["terminal"] != terminal:
+            raise Problem("action-expired", 410)
+        raw = bytes.fromhex(str(payload["raw_transaction"]).removeprefix("0x"))
+        sender = str(Account.recover_transaction(raw)).lower()
+        if sender != terminal:
+            raise Problem("signed-by-another-account", 403)
+        if _unsigned_fields(raw) != _prepared_fields(action["transaction"]):
+            raise Problem("transaction-mismatch", 422)
+        del self.platform.actions[action_id]
+        resident: FakeResident = action["resident"]
+        resident.balance -= int(action["amount"])
+        self.platform.relayed.append({"action_id": action_id, "sender": sender})
+        return {
+            "action_id": action_id,
+            "amount": int(action["amount"]),
+            "municipality_code": resident.municipality_code,
+            "remaining_balance": resident.balance,
+            "transaction_hash": "0x" + secrets.token_hex(32),
+        }
+
+
+def _unsigned_fields(raw: bytes) -> list[object]:
+    """A legacy transaction's fields without its signature: nonce, price, gas, to, value, data."""
+    nonce, price, gas, to, value, data = rlp.decode(raw)[:6]
+    return [int.from_bytes(item, "big") for item in (nonce, price, gas)] + [
+        "0x" + bytes(to).hex(),
+        int.from_bytes(value, "big"),
+        "0x" + bytes(data).hex(),
+    ]
+
+
+def _prepared_fields(transaction: dict[str, Any]) -> list[object]:
+    return [
+        transaction["nonce"],
+        transaction["gasPrice"],
+        transaction["gas"],
+        transaction["to"].lower(),
+        transaction["value"],
+        transaction["data"],
+    ]
