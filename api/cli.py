@@ -9,12 +9,21 @@
 Settings come from the data directory and `MYKEY_API_*` variables (see `api.settings`);
 `--smtp-host/--smtp-port` override the mail server. Every failure ends with one line on stderr
 and a non-zero exit code, never a stack trace.
+
+`serve` wires what the settings name, and refuses at start (exit 2, one line naming the variable
+or file) rather than answering 503 later: the chain side (MYKEY_API_CHAIN_CONFIG with
+MYKEY_API_KEYSTORE_DIR and MYKEY_API_KEYSTORE_PASSWORD_FILE; the node must answer with the
+deployment's chain ID) and the JPKI card checks (MYKEY_API_JPKI_TRUST_ANCHORS with
+MYKEY_API_JPKI_CRLS, re-read when a file changes). A chain needs the card checks. With neither it
+serves what needs no chain and says so in one log line. Once listening it prints
+`API: http://HOST:PORT` on stdout (`--port 0` picks a free port).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import signal
 import socket
@@ -27,8 +36,12 @@ from types import FrameType
 import uvicorn
 
 from api.app import create_app
+from api.chain.config import ChainConfigError
+from api.chain.keys import KeystoreError
+from api.chain.side import ChainSide, ChainSideError, chain_side_from_settings
 from api.clock import SystemClock
 from api.errors import ApiError
+from api.jpki_trust import ReloadingJpkiVerifier, TrustFileError, trust_files
 from api.keepers.command import run_keepers_command
 from api.notices.sender import OutboxSender, SmtpTarget
 from api.passwords import PasswordService
@@ -52,7 +65,13 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = command("serve", "serve the API over HTTP on loopback")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="0: any free port")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="info logs every request; warning only problems",
+    )
     command("migrate", "bring the private store's schema up to date")
     staff = command("create-staff", "create a staff account (the first administrator, say)")
     staff.add_argument("--login-name", required=True)
@@ -77,8 +96,78 @@ def _settings(arguments: argparse.Namespace) -> ApiSettings:
     return settings
 
 
-def _serve(settings: ApiSettings, host: str, port: int) -> int:
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+READY_PREFIX = "API: "
+"""What `serve` prints on stdout once it listens, followed by its base URL."""
+START_REFUSED = 2
+"""Exit code of a `serve` that refuses its configuration at start."""
+_log = logging.getLogger("mykey.api")
+
+
+class StartRefused(Exception):
+    """`serve` cannot start with this configuration; the message says what to set."""
+
+
+def serving_parts(
+    settings: ApiSettings, clock: SystemClock
+) -> tuple[ChainSide | None, ReloadingJpkiVerifier | None]:
+    """Return the chain side and card verifier the settings name (either may be None).
+
+    Raises StartRefused for a half configuration, an unreadable file, or a node that is
+    unreachable or on another chain than the deployment.
+    """
+    try:
+        files = trust_files(settings.jpki_trust_anchors_file, settings.jpki_crl_files)
+        cards = None if files is None else ReloadingJpkiVerifier(files)
+        if settings.chain_config_file is not None and cards is None:
+            raise StartRefused(
+                "MYKEY_API_CHAIN_CONFIG is set but MYKEY_API_JPKI_TRUST_ANCHORS and "
+                "MYKEY_API_JPKI_CRLS are not: redemptions and registrations need card checks"
+            )
+        chain = chain_side_from_settings(settings, clock)
+    except (
+        SettingsError,
+        TrustFileError,
+        ChainConfigError,
+        KeystoreError,
+        ChainSideError,
+    ) as error:
+        raise StartRefused(str(error)) from None
+    return chain, cards
+
+
+def _serve(settings: ApiSettings, host: str, port: int, log_level: str) -> int:
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
+    clock = SystemClock()
+    try:
+        chain, cards = serving_parts(settings, clock)
+    except StartRefused as error:
+        print(f"mykey api serve: {error}", file=sys.stderr)
+        return START_REFUSED
+    if chain is None:
+        _log.warning(
+            "no MYKEY_API_CHAIN_CONFIG: serving without a ledger (terminal, treasurer and "
+            "conversion endpoints answer 503)%s",
+            "" if cards else "; no MYKEY_API_JPKI_TRUST_ANCHORS: card checks answer 503",
+        )
+    else:
+        _log.info(
+            "ledger %s, chain ID %s checked", chain.config.rpc_url, chain.config.deployment.chain_id
+        )
+    app = create_app(settings, cards=cards, clock=clock, chain=chain)
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        print(
+            f"mykey api serve: cannot listen on {host}:{port} ({error.strerror})", file=sys.stderr
+        )
+        return START_REFUSED
+    listener.listen(128)  # connections wait in the backlog until uvicorn accepts them
+    print(f"{READY_PREFIX}http://{host}:{listener.getsockname()[1]}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+    server.run(sockets=[listener])
     return 0
 
 
@@ -157,7 +246,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         settings = _settings(arguments)
         if arguments.command == "serve":
-            return _serve(settings, arguments.host, arguments.port)
+            return _serve(settings, arguments.host, arguments.port, arguments.log_level)
         if arguments.command == "migrate":
             return _migrate(settings)
         if arguments.command == "create-staff":
@@ -169,7 +258,7 @@ def main(argv: Sequence[str]) -> int:
         )
     except (SettingsError, MigrationError) as error:
         print(f"mykey api: {error}", file=sys.stderr)
-        return 1
+        return START_REFUSED if arguments.command == "serve" else 1
     except ApiError as error:
         details = "; ".join(
             f"{item.field}: {item.message.en}" for item in getattr(error, "errors", [])

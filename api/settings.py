@@ -64,6 +64,14 @@ class ApiSettings:
     """Encrypted keystores (Web3 Secret Storage) of those addresses."""
     keystore_password_file: Path | None = None
     """Mode-0600 file holding the keystores' password."""
+    jpki_trust_anchors_file: Path | None = None
+    """PEM file of the JPKI CA certificate(s) a card's authentication certificate must chain to."""
+    jpki_crl_files: tuple[Path, ...] = ()
+    """The CAs' certificate revocation lists (PEM or DER), re-read whenever a file changes."""
+    rpc_trust_env: bool = False
+    """Let requests read HTTP(S)_PROXY and friends for the node's JSON-RPC (off: connect direct)."""
+    receipt_poll_seconds: float | None = None
+    """Seconds between receipt polls of a waiting transaction; None: api.chain.sender's default."""
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> ApiSettings:
@@ -84,7 +92,10 @@ class ApiSettings:
 
         Recognised: DATABASE_URL, SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD_FILE,
         MAIL_FROM, SERVICE_ID_KEY_FILE, OUTBOX_LEASE_SECONDS, CHAIN_CONFIG, KEYSTORE_DIR,
-        KEYSTORE_PASSWORD_FILE. Raises SettingsError for a malformed value.
+        KEYSTORE_PASSWORD_FILE, JPKI_TRUST_ANCHORS (one PEM file), JPKI_CRLS (files separated by
+        os.pathsep), RPC_TRUST_ENV (on/off), RECEIPT_POLL_SECONDS. Raises SettingsError for a
+        malformed value, naming the variable. Whether the files can be read is checked when they
+        are loaded (`mykey api serve` does so at start).
         """
         env = os.environ if environ is None else environ
         settings = cls.for_data_dir(data_dir)
@@ -119,6 +130,7 @@ class ApiSettings:
                     f"{prefix}OUTBOX_LEASE_SECONDS must be whole seconds (1 or more), not {lease!r}"
                 )
             changes["outbox_lease_seconds"] = int(lease)
+        changes.update(_trust_and_rpc_changes(env, prefix))
         return replace(settings, **changes)  # type: ignore[arg-type]
 
     def smtp_password(self) -> str | None:
@@ -126,6 +138,49 @@ class ApiSettings:
         if self.smtp_password_file is None:
             return None
         return read_secret(self.smtp_password_file).decode("utf-8").rstrip("\n")
+
+
+def _trust_and_rpc_changes(env: Mapping[str, str], prefix: str) -> dict[str, object]:
+    """Return the JPKI trust files and JSON-RPC tuning that `env` sets."""
+    changes: dict[str, object] = {}
+    if anchors := env.get(prefix + "JPKI_TRUST_ANCHORS"):
+        changes["jpki_trust_anchors_file"] = Path(anchors)
+    if crls := env.get(prefix + "JPKI_CRLS"):
+        parts = crls.split(os.pathsep)
+        if any(not part for part in parts):
+            raise SettingsError(
+                f"{prefix}JPKI_CRLS has an empty entry: list CRL files separated by "
+                f"{os.pathsep!r}, not {crls!r}"
+            )
+        changes["jpki_crl_files"] = tuple(Path(part) for part in parts)
+    if (trust_env := env.get(prefix + "RPC_TRUST_ENV")) is not None:
+        changes["rpc_trust_env"] = _switch(prefix + "RPC_TRUST_ENV", trust_env)
+    if poll := env.get(prefix + "RECEIPT_POLL_SECONDS"):
+        changes["receipt_poll_seconds"] = _seconds(prefix + "RECEIPT_POLL_SECONDS", poll)
+    return changes
+
+
+_ON = frozenset({"1", "on", "true", "yes"})
+_OFF = frozenset({"0", "off", "false", "no", ""})
+
+
+def _switch(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in _ON:
+        return True
+    if word in _OFF:
+        return False
+    raise SettingsError(f"{name} must be on or off (1/0, true/false, yes/no), not {value!r}")
+
+
+def _seconds(name: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 10:
+        raise SettingsError(f"{name} must be seconds above 0 and at most 10, not {value!r}")
+    return seconds
 
 
 def read_secret(path: Path) -> bytes:

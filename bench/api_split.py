@@ -3,34 +3,32 @@
 The same load as bench.api (residents with virtual cards, signed terminal requests, each
 redemption answered once its receipt is final), but the dev node runs as `mykey node run` in
 its own process (a dev data dir made by node.devmode.init_dev_datadir, JSON-RPC on free
-loopback ports), the API runs in its own uvicorn process (this module with `--serve-api DIR`,
-on 127.0.0.1 and a free port), and this process only deploys the demo consortium over JSON-RPC
-and generates the load over HTTP. It prints how busy the whole machine was (it is shared) and
-each process's CPU during the redemptions (`cpu_percent node=… api=… load=…`, 100 = one core),
-the parameters and, last, `RESULT tx_per_s=… p50_ms=… p99_ms=…`.
+loopback ports), the API runs as deployed, `mykey api serve` on 127.0.0.1 and a free port,
+configured only by MYKEY_API_* variables (chain config, keystores and their password file, the
+test JPKI authority's anchor and CRL files, written here), and this process only deploys the
+demo consortium over JSON-RPC and generates the load over HTTP. It prints how busy the whole
+machine was (it is shared) and each process's CPU during the redemptions (`cpu_percent node=…
+api=… load=…`, 100 = one core), the parameters and, last, `RESULT tx_per_s=… p50_ms=… p99_ms=…`.
 
 One API process only: the API's nonce counter per sending account (api.chain.sender) lives in
 process memory and is re-read from the node only after a failed send, so two API processes
 holding the same terminal key would hand out the same nonce; and each process would run its own
 indexer thread over the one store. Several uvicorn workers are therefore not safe today.
 
-`--profile-api FILE` runs the API process under cProfile with a CPU clock, one profiler per
+`--profile-api FILE` runs the API process (the same `mykey api serve`, called in-process by this
+module's `--serve-api DIR`) under cProfile with a CPU clock, one profiler per
 thread (the event loop, the request threads, the indexer); only the redemption phase is kept
 (SIGUSR1 marks its start, SIGUSR2 its end and writes FILE as JSON), and the top costs per
 redemption are printed. Profiling slows the API: its figures are for ranking costs, not for
 throughput.
 
-`--receipt-poll S` is an experiment, not a setting: the API process sets
-api.chain.sender.RECEIPT_POLL_SECONDS (how often each waiting request asks the node for its
-receipt) to S, to measure what that polling costs without changing the API's code.
-`--no-env-proxies`, also an experiment, gives the API's web3 a requests session that does not
-read proxy variables from the environment (requests does so on every call otherwise);
-`--lean-web3`, another, removes web3's validation middleware (it asks the node for the chain ID
-twice per eth_call) and its ENS middleware (no name here is an ENS name) from the API's web3.
+`--receipt-poll S` is an experiment: the API process gets MYKEY_API_RECEIPT_POLL_SECONDS=S (how
+often each waiting request asks the node for its receipt; api.chain.sender's default otherwise).
+The earlier experiments `--no-env-proxies` and `--lean-web3` are now how api.chain.ledger.connect
+always builds the API's web3 (MYKEY_API_RPC_TRUST_ENV turns the former back).
 
 `.venv/bin/python -m bench.api_split [--redemptions N] [--workers W] [--terminals T]
-[--block-period S] [--profile-api FILE] [--receipt-poll S] [--no-env-proxies]
-[--lean-web3]`
+[--block-period S] [--profile-api FILE] [--receipt-poll S]`
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,23 +52,15 @@ from types import FrameType
 from typing import IO, Any
 
 import httpx
-import requests
-import uvicorn
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from web3 import HTTPProvider
 
-from api.app import create_app
-from api.cards import JpkiCardVerifier
-from api.chain import sender as sender_module
-from api.chain.config import ChainConfig
-from api.chain.keys import load_key_ring
 from api.chain.ledger import connect
-from api.chain.side import build_chain_side
-from api.clock import SystemClock
+from api.cli import READY_PREFIX
+from api.cli import main as api_main
 from bench.api import (
     KEYS_DIR,
     PASSWORD,
+    STORE_DIR,
     Load,
     add_load_arguments,
     bench_settings,
@@ -88,23 +77,17 @@ from bench.api import (
     rpc_counts,
     rpc_line,
 )
-from card_bridge.platform_checks.certificates import TrustConfiguration
 from card_bridge.virtual_card.issuance import TestAuthority
 from node.devmode import dev_accounts, init_dev_datadir, sub_second_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN_FILE = "chain.json"
-ANCHOR_FILE = "jpki-test-ca.der"
+ANCHOR_FILE = "jpki-test-ca.pem"
 CRL_FILE = "jpki-test-crl.der"
+KEYSTORE_PASSWORD_FILE = "keystore-password"  # noqa: S105 - a file name, not a password
 NODE_READY = "JSON-RPC HTTP: "
 """What `mykey node run` prints once it serves (node.cli.run_command)."""
-API_READY = "API: "
 PROFILE_ENV = "MYKEY_BENCH_API_PROFILE"
-RECEIPT_POLL_ENV = "MYKEY_BENCH_RECEIPT_POLL_SECONDS"
-NO_ENV_PROXIES_ENV = "MYKEY_BENCH_NO_ENV_PROXIES"
-LEAN_WEB3_ENV = "MYKEY_BENCH_LEAN_WEB3"
-LEAN_WEB3_DROPS = ("validation", "ens_name_to_address")
-"""web3's default middleware the lean experiment removes: chain ID checks and ENS names."""
 START_SECONDS = 120.0
 STOP_SECONDS = 20.0
 TOP_COSTS = 12
@@ -186,16 +169,41 @@ def start_node(workdir: Path, block_period: float | None, env: dict[str, str]) -
 
 
 def write_trust(workdir: Path, authority: TestAuthority, now: datetime) -> None:
-    """Write the test JPKI authority's certificate and CRL for the API process to trust."""
-    der = serialization.Encoding.DER
-    (workdir / ANCHOR_FILE).write_bytes(authority.certificate.public_bytes(der))
-    (workdir / CRL_FILE).write_bytes(authority.revocation_list(now).public_bytes(der))
+    """Write the test JPKI authority's certificate (PEM) and CRL (DER) for the API to trust."""
+    (workdir / ANCHOR_FILE).write_bytes(
+        authority.certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    (workdir / CRL_FILE).write_bytes(
+        authority.revocation_list(now).public_bytes(serialization.Encoding.DER)
+    )
+
+
+def api_environment(workdir: Path, env: dict[str, str]) -> dict[str, str]:
+    """Return `env` with the MYKEY_API_* variables of the bench's API (password file written)."""
+    password_file = workdir / KEYSTORE_PASSWORD_FILE
+    password_file.write_text(PASSWORD + "\n", encoding="utf-8")
+    password_file.chmod(0o600)
+    return env | {
+        "MYKEY_API_CHAIN_CONFIG": str(workdir / CHAIN_FILE),
+        "MYKEY_API_KEYSTORE_DIR": str(workdir / KEYS_DIR),
+        "MYKEY_API_KEYSTORE_PASSWORD_FILE": str(password_file),
+        "MYKEY_API_JPKI_TRUST_ANCHORS": str(workdir / ANCHOR_FILE),
+        "MYKEY_API_JPKI_CRLS": str(workdir / CRL_FILE),
+    }
 
 
 def start_api(workdir: Path, env: dict[str, str]) -> Child:
-    """Run the API process (`--serve-api workdir`); `ready` is its base URL."""
-    command = [sys.executable, "-m", "bench.api_split", "--serve-api", str(workdir)]
-    return start_child("api", command, API_READY, workdir / "api.log", env)
+    """Run `mykey api serve` on a free port (profiled: via `--serve-api`); `ready` is its URL."""
+    if PROFILE_ENV in env:
+        command = [sys.executable, "-m", "bench.api_split", "--serve-api", str(workdir)]
+    else:
+        command = [sys.executable, "-m", "mykey_cli", "api", "serve", *_serve_arguments(workdir)]
+    return start_child("api", command, READY_PREFIX, workdir / "api.log", env)
+
+
+def _serve_arguments(workdir: Path) -> list[str]:
+    # warning: no access log line per request, as the in-process bench.api serves
+    return ["--data-dir", str(workdir / STORE_DIR), "--port", "0", "--log-level", "warning"]
 
 
 class ThreadProfiles:
@@ -274,51 +282,18 @@ def _label(code: object) -> str:
     return f"{short}:{getattr(code, 'co_firstlineno', 0)}({getattr(code, 'co_name', '?')})"
 
 
-def environment_free_provider(rpc_url: str) -> HTTPProvider:
-    """Return a JSON-RPC provider whose requests session ignores the environment.
-
-    requests otherwise reads every proxy variable of the environment on each call. An
-    experiment only: api.chain.ledger.connect builds the API's provider.
-    """
-    session = requests.Session()
-    session.trust_env = False
-    return HTTPProvider(rpc_url, request_kwargs={"timeout": 10.0}, session=session)
-
-
 def serve_api(workdir: Path) -> int:
-    """Serve the API for the benchmark in `workdir` until SIGTERM (the child's entry point)."""
-    settings = bench_settings(workdir)
-    trust = TrustConfiguration(
-        (x509.load_der_x509_certificate((workdir / ANCHOR_FILE).read_bytes()),),
-        (x509.load_der_x509_crl((workdir / CRL_FILE).read_bytes()),),
-    )
-    config = ChainConfig.load(workdir / CHAIN_FILE)
-    side = build_chain_side(config, load_key_ring(workdir / KEYS_DIR, PASSWORD), SystemClock())
-    # the sender, the ledger views and the indexer share this one web3 object: an experiment
-    # applied to it applies to all of them
-    if os.environ.get(NO_ENV_PROXIES_ENV):
-        side.w3.provider = environment_free_provider(config.rpc_url)
-    if os.environ.get(LEAN_WEB3_ENV):
-        for name in LEAN_WEB3_DROPS:
-            side.w3.middleware_onion.remove(name)
-    app = create_app(settings, cards=JpkiCardVerifier(trust), chain=side)
-    receipt_poll = os.environ.get(RECEIPT_POLL_ENV)
-    if receipt_poll:
-        # an experiment only: how often each waiting request asks the node for its receipt
-        sender_module.RECEIPT_POLL_SECONDS = float(receipt_poll)
-    profile_file = os.environ.get(PROFILE_ENV)
-    if profile_file:
-        profiles = ThreadProfiles()
-        signal.signal(signal.SIGUSR1, lambda _s, _f: profiles.mark_start())
-        signal.signal(signal.SIGUSR2, lambda _s, _f: profiles.write_since_start(Path(profile_file)))
-        profiles.install()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)  # connections wait in the backlog until uvicorn accepts them
-    print(f"{API_READY}http://127.0.0.1:{listener.getsockname()[1]}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[listener])
-    return 0
+    """Run `mykey api serve` in this process under the thread profiler (the child's entry point).
+
+    The same command as unprofiled runs, with the same MYKEY_API_* environment; SIGUSR1 and
+    SIGUSR2 mark the measured phase.
+    """
+    profile_file = os.environ[PROFILE_ENV]
+    profiles = ThreadProfiles()
+    signal.signal(signal.SIGUSR1, lambda _s, _f: profiles.mark_start())
+    signal.signal(signal.SIGUSR2, lambda _s, _f: profiles.write_since_start(Path(profile_file)))
+    profiles.install()
+    return api_main(["serve", *_serve_arguments(workdir)])
 
 
 def read_profile(path: Path, redemptions: int) -> list[str]:
@@ -355,14 +330,8 @@ def child_environment(args: argparse.Namespace) -> tuple[dict[str, str], Path | 
         profile.unlink(missing_ok=True)
         env[PROFILE_ENV] = str(profile)
     if args.receipt_poll is not None:
-        env[RECEIPT_POLL_ENV] = f"{args.receipt_poll:g}"
+        env["MYKEY_API_RECEIPT_POLL_SECONDS"] = f"{args.receipt_poll:g}"
         print(f"experiment api receipt_poll_s={args.receipt_poll:g}")
-    if args.no_env_proxies:
-        env[NO_ENV_PROXIES_ENV] = "1"
-        print("experiment api json_rpc_session trust_env=False")
-    if args.lean_web3:
-        env[LEAN_WEB3_ENV] = "1"
-        print(f"experiment api web3 without middleware {','.join(LEAN_WEB3_DROPS)}")
     return env, profile
 
 
@@ -383,7 +352,7 @@ def run(args: argparse.Namespace) -> None:
         authority = TestAuthority.create(now)
         write_trust(workdir, authority, now)
         create_bench_staff(bench_settings(workdir), chain.municipality)
-        api = start_api(workdir, env)
+        api = start_api(workdir, api_environment(workdir, env))
         children.append(api)
         pids = {"node": node.process.pid, "api": api.process.pid, "load": os.getpid()}
         with httpx.Client(base_url=api.ready, timeout=60) as http:
@@ -433,16 +402,6 @@ def main(argv: list[str] | None = None) -> int:
         "--receipt-poll",
         type=float,
         help="experiment: seconds between the API's receipt polls (default: api.chain.sender's)",
-    )
-    parser.add_argument(
-        "--no-env-proxies",
-        action="store_true",
-        help="experiment: the API's JSON-RPC session ignores proxy variables of the environment",
-    )
-    parser.add_argument(
-        "--lean-web3",
-        action="store_true",
-        help="experiment: the API's web3 without its chain ID validation and ENS middleware",
     )
     parser.add_argument("--serve-api", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

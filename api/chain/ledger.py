@@ -17,8 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import requests
 from eth_typing import HexStr
 from eth_utils.crypto import keccak
+from requests.adapters import HTTPAdapter
 from requests.exceptions import RequestException
 from web3 import Web3
 from web3.exceptions import Web3Exception
@@ -55,9 +57,34 @@ MEMBER_BUSINESS = 4
 _T = TypeVar("_T")
 
 
-def connect(rpc_url: str, *, timeout: float = 10.0) -> Web3:
-    """Return a Web3 over HTTP JSON-RPC that accepts QBFT's long extraData."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+RPC_CONNECTIONS = 48
+"""Keep-alive connections to the node held open per API process."""
+LEAN_MIDDLEWARE_DROPPED = ("validation", "ens_name_to_address")
+"""web3's default middleware `connect` removes. `validation` asks the node for the chain ID twice
+per eth_call (the chain side checks it once at start instead: api.chain.side.check_chain_id);
+no name here is an ENS name. Measured with bench.api_split: 45.7 -> 26.5 JSON-RPC calls and
+80.5 -> 53.7 ms of API CPU per redemption (with `trust_env` off as well)."""
+
+
+def connect(rpc_url: str, *, timeout: float = 10.0, trust_env: bool = False) -> Web3:
+    """Return a lean Web3 over HTTP JSON-RPC that accepts QBFT's long extraData.
+
+    `trust_env` False (the default) gives the provider a requests session that ignores
+    HTTP(S)_PROXY, NO_PROXY and .netrc: requests otherwise re-reads them on every call, and a
+    consortium node is reached directly. True keeps requests' environment handling (a node behind
+    a proxy). web3's validation and ENS middleware are removed (LEAN_MIDDLEWARE_DROPPED).
+    """
+    session = requests.Session()
+    session.trust_env = trust_env
+    # One session serves every request thread (anyio's pool has 40): keep that many connections
+    # open instead of requests' 10, so a busy moment does not reconnect per call.
+    adapter = HTTPAdapter(pool_maxsize=RPC_CONNECTIONS)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, session=session)
+    w3 = Web3(provider)
+    for name in LEAN_MIDDLEWARE_DROPPED:
+        w3.middleware_onion.remove(name)
     w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return w3
 

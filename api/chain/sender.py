@@ -35,7 +35,10 @@ from contracts.transactions import simulate
 DEFAULT_GAS_LIMIT = 3_000_000
 """Gas bound of every API transaction (gas is free on the ledger; this only bounds work)."""
 RECEIPT_TIMEOUT_SECONDS = 30.0
-RECEIPT_POLL_SECONDS = 0.02
+RECEIPT_POLL_SECONDS = 0.1
+"""Default seconds between receipt polls. A QBFT block takes about a second, so a faster poll
+only burns CPU: bench.api_split measured 0.02 -> 0.1 s as 53.7 -> 44.5 ms of API CPU per
+redemption with unchanged throughput. A sender told the block period polls four times a block."""
 
 
 class TransactionNotFinal(Exception):
@@ -67,7 +70,14 @@ class TransactionSender:
         *,
         gas_limit: int = DEFAULT_GAS_LIMIT,
         receipt_timeout: float = RECEIPT_TIMEOUT_SECONDS,
+        receipt_poll_seconds: float | None = None,
+        block_period_seconds: float | None = None,
     ) -> None:
+        """`receipt_poll_seconds` wins; else a quarter of `block_period_seconds` when known;
+        else RECEIPT_POLL_SECONDS (read at each wait)."""
+        if receipt_poll_seconds is None and block_period_seconds is not None:
+            receipt_poll_seconds = block_period_seconds / 4
+        self.receipt_poll_seconds = receipt_poll_seconds
         self.w3 = w3
         self.deployment = deployment
         self.keys = keys
@@ -189,4 +199,5 @@ class TransactionSender:
                     return receipt
             if time.monotonic() > deadline:
                 raise TransactionNotFinal(tx_hash, f"no final receipt in {self.receipt_timeout} s")
-            time.sleep(RECEIPT_POLL_SECONDS)
+            poll = self.receipt_poll_seconds
+            time.sleep(RECEIPT_POLL_SECONDS if poll is None else poll)

@@ -135,3 +135,84 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# ---- `mykey api serve` settings: JPKI trust files, JSON-RPC tuning, start refusals -----------
+
+
+def test_serve_settings_from_environment(tmp_path: Path) -> None:
+    settings = ApiSettings.from_environment(
+        tmp_path,
+        {
+            "MYKEY_API_JPKI_TRUST_ANCHORS": "/etc/mykey/jpki-ca.pem",
+            "MYKEY_API_JPKI_CRLS": os.pathsep.join(["/etc/mykey/a.crl", "/etc/mykey/b.crl"]),
+            "MYKEY_API_RPC_TRUST_ENV": "on",
+            "MYKEY_API_RECEIPT_POLL_SECONDS": "0.25",
+        },
+    )
+    assert settings.jpki_trust_anchors_file == Path("/etc/mykey/jpki-ca.pem")
+    assert settings.jpki_crl_files == (Path("/etc/mykey/a.crl"), Path("/etc/mykey/b.crl"))
+    assert (settings.rpc_trust_env, settings.receipt_poll_seconds) == (True, 0.25)
+    defaults = ApiSettings.from_environment(tmp_path, {})
+    assert (defaults.jpki_trust_anchors_file, defaults.jpki_crl_files) == (None, ())
+    assert (defaults.rpc_trust_env, defaults.receipt_poll_seconds) == (False, None)
+    off = ApiSettings.from_environment(tmp_path, {"MYKEY_API_RPC_TRUST_ENV": "0"})
+    assert off.rpc_trust_env is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MYKEY_API_JPKI_CRLS", f"/etc/a.crl{os.pathsep}{os.pathsep}/etc/b.crl"),
+        ("MYKEY_API_RPC_TRUST_ENV", "maybe"),
+        ("MYKEY_API_RECEIPT_POLL_SECONDS", "0"),
+        ("MYKEY_API_RECEIPT_POLL_SECONDS", "fast"),
+        ("MYKEY_API_RECEIPT_POLL_SECONDS", "nan"),
+        ("MYKEY_API_RECEIPT_POLL_SECONDS", "60"),
+    ],
+)
+def test_malformed_serve_settings_name_their_variable(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        ApiSettings.from_environment(tmp_path, {variable: value})
+
+
+@pytest.fixture
+def clean_api_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith("MYKEY_API_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"MYKEY_API_CHAIN_CONFIG": "chain.json"}, "MYKEY_API_JPKI_TRUST_ANCHORS"),
+        ({"MYKEY_API_KEYSTORE_DIR": "keystore"}, "MYKEY_API_CHAIN_CONFIG"),
+        ({"MYKEY_API_JPKI_CRLS": "jpki.crl"}, "MYKEY_API_JPKI_TRUST_ANCHORS"),
+        ({"MYKEY_API_JPKI_TRUST_ANCHORS": "ca.pem"}, "MYKEY_API_JPKI_CRLS"),
+        (
+            {"MYKEY_API_JPKI_TRUST_ANCHORS": "missing.pem", "MYKEY_API_JPKI_CRLS": "x.crl"},
+            "MYKEY_API_JPKI_TRUST_ANCHORS: cannot read",
+        ),
+    ],
+)
+def test_serve_refuses_a_half_configuration_at_start(
+    tmp_path: Path,
+    clean_api_environment: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environment: dict[str, str],
+    named: str,
+) -> None:
+    for name, value in environment.items():
+        clean_api_environment.setenv(name, str(tmp_path / value))
+
+    code = main(["serve", "--data-dir", str(tmp_path / "data"), "--port", "0"])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("mykey api serve: ")
+    assert named in error
+    assert error.count("\n") == 1  # one line, no stack trace
