@@ -273,14 +273,20 @@ def choose_points(chain: ChainSide, *, mykey_id: str, business: int, amount: int
 
 
 def _spend_target(
-    chain: ChainSide, action: TerminalAction, mykey_id: str
+    chain: ChainSide,
+    action: TerminalAction,
+    mykey_id: str,
+    registration: TerminalRegistration | None,
 ) -> tuple[SpendTarget, int]:
     """Return where the points come from and the attestation's business field.
 
     A municipality's own voucher terminal issues vouchers of that municipality's points only
     (the attestation names business 0); a business's terminals go through `choose_points`.
+    `registration` is the terminal's on-chain registration when the caller has just read it
+    (the signed-request check does); otherwise it is read here.
     """
-    registration = chain.ledger.terminal(action.terminal)
+    if registration is None:
+        registration = chain.ledger.terminal(action.terminal)
     if registration is not None and registration.owner_kind == MEMBER_MUNICIPALITY:
         municipality = registration.owner_id
         balance = chain.ledger.balance_of(mykey_id, municipality)
@@ -336,6 +342,7 @@ def settle_action(
     action: TerminalAction,
     answer: CardAnswer,
     now: int,
+    registration: TerminalRegistration | None = None,
 ) -> tuple[SpendTarget, Redemption | IssuedVoucher | PreparedTransaction]:
     """Verify, attest and send a claimed action; record the outcome either way.
 
@@ -350,7 +357,7 @@ def settle_action(
         mykey_id, fingerprint = identify_resident(
             db=db, cards=cards, action=action, answer=answer, now=now
         )
-        target, business = _spend_target(chain, action, mykey_id)
+        target, business = _spend_target(chain, action, mykey_id, registration)
         signed = chain.attestor.attest(
             action=Action.REDEEM if action.kind == "redemption" else Action.ISSUE_VOUCHER,
             mykey_id=mykey_id,

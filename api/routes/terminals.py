@@ -448,7 +448,13 @@ def _settle(
     now = services.clock.now()
     action = claim_action(db=db, kind=kind, action_id=action_id, terminal=terminal.address, now=now)
     target, result = settle_action(
-        db=db, chain=chain, cards=services.cards, action=action, answer=answer, now=now
+        db=db,
+        chain=chain,
+        cards=services.cards,
+        action=action,
+        answer=answer,
+        now=now,
+        registration=terminal,  # read by the signed-request check moments ago
     )
     return action, target, result
 
