@@ -27,7 +27,7 @@ from api.deps import DbDep, ServicesDep
 from api.messages import Message
 from api.municipalities import MUNICIPALITIES, Municipality
 from api.pages.chain_reader import ChainReader, ChainUnavailable
-from api.pages.charts import Bar, Series, bar_chart, grouped_bar_chart
+from api.pages.day_charts import ChartNames, movement_chart, outstanding_chart
 from api.pages.event_words import describe, municipality_name
 from api.pages.outstanding import DayFigures, LedgerTotals, daily_figures, indexed_through
 from api.pages.rendering import page_language, redirect
@@ -93,38 +93,27 @@ def all_totals(chain: ChainReader, language: str) -> list[MunicipalityTotals]:
 def figure_charts(days: list[DayFigures], language: str) -> tuple[Markup | None, Markup | None]:
     """Return the outstanding-per-day and granted/redeemed-per-day charts (None when all zero)."""
     labels = [day.day[5:] for day in days]
-    unit = Message("ポイント", " points").in_language(language)
-    outstanding = None
-    if any(day.outstanding for day in days):
-        outstanding = bar_chart(
-            [Bar(label, max(day.outstanding, 0)) for label, day in zip(labels, days, strict=True)],
-            title=Message(
+    outstanding = outstanding_chart(
+        days,
+        labels,
+        ChartNames(
+            Message(
                 "日ごとの未使用ポイント残高（各日の終わり）",
                 "Outstanding points at the end of each day",
-            ).in_language(language),
-            unit=unit,
-            chart_id="outstanding-per-day",
-        )
-    movement = None
-    if any(day.granted or day.redeemed for day in days):
-        movement = grouped_bar_chart(
-            labels,
-            [
-                Series(
-                    Message("付与", "Granted").in_language(language),
-                    tuple(day.granted for day in days),
-                ),
-                Series(
-                    Message("利用", "Redeemed").in_language(language),
-                    tuple(day.redeemed for day in days),
-                ),
-            ],
-            title=Message(
-                "日ごとの付与ポイントと利用ポイント", "Points granted and redeemed per day"
-            ).in_language(language),
-            unit=unit,
-            chart_id="granted-redeemed-per-day",
-        )
+            ),
+            "outstanding-per-day",
+        ),
+        language,
+    )
+    movement = movement_chart(
+        days,
+        labels,
+        ChartNames(
+            Message("日ごとの付与ポイントと利用ポイント", "Points granted and redeemed per day"),
+            "granted-redeemed-per-day",
+        ),
+        language,
+    )
     return outstanding, movement
 
 

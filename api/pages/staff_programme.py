@@ -153,6 +153,35 @@ class _Visit:
         )
         self.db.commit()
 
+    def write(
+        self,
+        send: Callable[[], str],
+        *,
+        refused: Callable[[int], Response],
+        done: Callable[[Notice], Response],
+        words: Message,
+        action: str,
+        target: str | Callable[[], str] = "",
+        fields: tuple[str, ...] = (),
+        **detail: str | int | bool,
+    ) -> Response:
+        """Send one ledger write, then audit it and answer `done` with `words` and its transaction.
+
+        A refusal is shown beside the one of `fields` it names (else above the form) and answered
+        by `refused` with the refusal's status; nothing is audited then, as nothing changed.
+        A callable `target` is worked out only once the ledger accepted the write (so input the
+        write refuses is never parsed ahead of it).
+        """
+        try:
+            transaction_hash = send()
+        except ApiError as error:
+            _add_refusal(self.errors, error, fields)
+            return refused(error.status)
+        self.audit(
+            action, target if isinstance(target, str) else target(), transaction_hash, **detail
+        )
+        return done(Notice(words, transaction_hash))
+
 
 def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one small handler per form
     """Return the programme pages under /staff/programme."""
@@ -299,29 +328,28 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         ):
             if parsed is None:
                 v.errors.add_field(name, NOT_WHOLE_NUMBER)
-        if v.errors or v.programme is None or days is None or voucher_days is None:
+        programme = v.programme
+        if v.errors or programme is None or days is None or voucher_days is None:
             return settings_page(v, values=values, status_code=422)
-        try:
-            transaction_hash = v.programme.set_settings(
+        refund_window_seconds = (hours or 0) * SECONDS_PER_HOUR
+        return v.write(
+            lambda: programme.set_settings(
                 v.municipality,
                 validity_days=days,
                 voucher_validity_days=voucher_days,
-                refund_window_seconds=(hours or 0) * SECONDS_PER_HOUR,
+                refund_window_seconds=refund_window_seconds,
                 accepts_conversions=bool(accepts_conversions),
-            )
-        except ApiError as error:
-            _add_refusal(v.errors, error, ("validity_days", "voucher_validity_days"))
-            return settings_page(v, values=values, status_code=error.status)
-        v.audit(
-            "programme-settings-changed",
-            "",
-            transaction_hash,
+            ),
+            refused=lambda status: settings_page(v, values=values, status_code=status),
+            done=lambda notice: settings_page(v, notice=notice),
+            words=SETTINGS_CHANGED,
+            action="programme-settings-changed",
+            fields=("validity_days", "voucher_validity_days"),
             validity_days=days,
             voucher_validity_days=voucher_days,
-            refund_window_seconds=(hours or 0) * SECONDS_PER_HOUR,
+            refund_window_seconds=refund_window_seconds,
             accepts_conversions=bool(accepts_conversions),
         )
-        return settings_page(v, notice=Notice(SETTINGS_CHANGED, transaction_hash))
 
     @router.post("/pause")
     def change_pause(
@@ -335,18 +363,18 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         v = visit(request, services, db)
         if v is None:
             return redirect("/staff")
-        if v.programme is None:
+        programme = v.programme
+        if programme is None:
             return settings_page(v)
         stop = paused == "true"
-        try:
-            transaction_hash = v.programme.set_paused(v.municipality, stop)
-        except ApiError as error:
-            v.errors.add_general(error.message)
-            return settings_page(v, status_code=error.status)
-        v.audit(
-            "programme-paused" if stop else "programme-resumed", "", transaction_hash, paused=stop
+        return v.write(
+            lambda: programme.set_paused(v.municipality, stop),
+            refused=lambda status: settings_page(v, status_code=status),
+            done=lambda notice: settings_page(v, notice=notice),
+            words=PAUSED if stop else RESUMED,
+            action="programme-paused" if stop else "programme-resumed",
+            paused=stop,
         )
-        return settings_page(v, notice=Notice(PAUSED if stop else RESUMED, transaction_hash))
 
     @router.post("/grant-budget")
     def change_grant_budget(
@@ -370,23 +398,24 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         amount = parse_whole_number(cap, MAX_CAP) if capped else 0
         if amount is None:
             v.errors.add_field("cap", NOT_WHOLE_NUMBER)
-        if v.errors or v.programme is None or amount is None:
+        programme = v.programme
+        if v.errors or programme is None or amount is None:
             return settings_page(v, shown_year=year, values=values, status_code=422)
-        try:
-            transaction_hash = v.programme.set_grant_budget(
+        return v.write(
+            lambda: programme.set_grant_budget(
                 v.municipality, year, capped=bool(capped), cap=amount
-            )
-        except ApiError as error:
-            _add_refusal(v.errors, error, ("cap",))
-            return settings_page(v, shown_year=year, values=values, status_code=error.status)
-        v.audit(
-            "grant-budget-set",
-            f"/grant-budget/{year}",
-            transaction_hash,
+            ),
+            refused=lambda status: settings_page(
+                v, shown_year=year, values=values, status_code=status
+            ),
+            done=lambda notice: settings_page(v, shown_year=year, notice=notice),
+            words=BUDGET_SET,
+            action="grant-budget-set",
+            target=f"/grant-budget/{year}",
+            fields=("cap",),
             capped=bool(capped),
             cap=str(amount),
         )
-        return settings_page(v, shown_year=year, notice=Notice(BUDGET_SET, transaction_hash))
 
     # ---- businesses -----------------------------------------------------------------------
 
@@ -424,20 +453,18 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         form = await request.form()
         by_slug = {slug: use for use, slug in USE_SLUGS.items()}
         uses = sorted({by_slug[str(item)] for item in form.getlist("uses") if item in by_slug})
-        if v.programme is None or not 1 <= business <= 2**64 - 1:
+        programme = v.programme
+        if programme is None or not 1 <= business <= 2**64 - 1:
             return businesses_page(v, status_code=404)
-        try:
-            transaction_hash = v.programme.set_business_acceptance(v.municipality, business, uses)
-        except ApiError as error:
-            v.errors.add_general(error.message)
-            return businesses_page(v, status_code=error.status)
-        v.audit(
-            "business-acceptance-set",
-            f"/business/{business}",
-            transaction_hash,
+        return v.write(
+            lambda: programme.set_business_acceptance(v.municipality, business, uses),
+            refused=lambda status: businesses_page(v, status_code=status),
+            done=lambda notice: businesses_page(v, notice=notice),
+            words=ACCEPTANCE_SET,
+            action="business-acceptance-set",
+            target=f"/business/{business}",
             uses=",".join(USE_SLUGS[use] for use in uses),
         )
-        return businesses_page(v, notice=Notice(ACCEPTANCE_SET, transaction_hash))
 
     # ---- terminals ------------------------------------------------------------------------
 
@@ -494,23 +521,22 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
             v.errors.add_field("kind", FieldError.of("kind", "invalid").message)
         if not address.strip():
             v.errors.add_field("address", FieldError.of("address", "required").message)
-        if v.errors or v.programme is None or chosen is None:
+        programme = v.programme
+        if v.errors or programme is None or chosen is None:
             return terminals_page(v, values=values, status_code=422)
-        try:
-            transaction_hash = v.programme.register_terminal(
+        return v.write(
+            lambda: programme.register_terminal(
                 v.municipality, address.strip(), chosen, management=bool(management)
-            )
-        except ApiError as error:
-            _add_refusal(v.errors, error, ("address", "kind", "management"))
-            return terminals_page(v, values=values, status_code=error.status)
-        v.audit(
-            "terminal-registered",
-            f"/terminal/{parse_terminal_address(address)}",
-            transaction_hash,
+            ),
+            refused=lambda status: terminals_page(v, values=values, status_code=status),
+            done=lambda notice: terminals_page(v, notice=notice),
+            words=TERMINAL_REGISTERED,
+            action="terminal-registered",
+            target=lambda: f"/terminal/{parse_terminal_address(address)}",
+            fields=("address", "kind", "management"),
             kind=kind,
             management=bool(management),
         )
-        return terminals_page(v, notice=Notice(TERMINAL_REGISTERED, transaction_hash))
 
     @router.post("/terminals/deregister")
     def deregister_terminal(
@@ -524,19 +550,17 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         v = visit(request, services, db)
         if v is None:
             return redirect("/staff")
-        if v.programme is None:
+        programme = v.programme
+        if programme is None:
             return terminals_page(v)
-        try:
-            transaction_hash = v.programme.deregister_terminal(v.municipality, address.strip())
-        except ApiError as error:
-            v.errors.add_general(error.message)
-            return terminals_page(v, status_code=error.status)
-        v.audit(
-            "terminal-deregistered",
-            f"/terminal/{parse_terminal_address(address)}",
-            transaction_hash,
+        return v.write(
+            lambda: programme.deregister_terminal(v.municipality, address.strip()),
+            refused=lambda status: terminals_page(v, status_code=status),
+            done=lambda notice: terminals_page(v, notice=notice),
+            words=TERMINAL_DEREGISTERED,
+            action="terminal-deregistered",
+            target=lambda: f"/terminal/{parse_terminal_address(address)}",
         )
-        return terminals_page(v, notice=Notice(TERMINAL_DEREGISTERED, transaction_hash))
 
     # ---- event accounts -------------------------------------------------------------------
 

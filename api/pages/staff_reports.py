@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from api.messages import Message
 from api.municipalities import Municipality
-from api.pages.charts import Bar, Series, bar_chart, grouped_bar_chart
+from api.pages.day_charts import ChartNames, movement_chart, outstanding_chart
 from api.pages.outstanding import DayFigures, daily_figures, indexed_through
 from api.services.grants import GrantState
 from api.store.models import Grant
@@ -82,41 +82,30 @@ def municipality_figures(
     labels = [_axis_label(day.day, period_days) for day in days]
     name = Message(municipality.name_ja, municipality.name_en).in_language(language)
     span = Message(f"直近{period_days}日", f"last {period_days} days").in_language(language)
-    unit = Message("ポイント", " points").in_language(language)
-    movement = None
-    if any(day.granted or day.redeemed for day in days):
-        movement = grouped_bar_chart(
-            labels,
-            [
-                Series(
-                    Message("付与", "Granted").in_language(language),
-                    tuple(day.granted for day in days),
-                ),
-                Series(
-                    Message("利用", "Redeemed").in_language(language),
-                    tuple(day.redeemed for day in days),
-                ),
-            ],
-            title=Message(
+    movement = movement_chart(
+        days,
+        labels,
+        ChartNames(
+            Message(
                 f"{name}の日ごとの付与ポイントと利用ポイント（{span}）",
                 f"{name}: points granted and redeemed per day ({span})",
-            ).in_language(language),
-            unit=unit,
-            chart_id="staff-granted-redeemed",
-        )
-    outstanding = None
-    if any(day.outstanding for day in days):
-        outstanding = bar_chart(
-            # Drawn from zero: a negative figure (events indexed out of order) shows as no bar,
-            # as on the explorer; the table prints the true number.
-            [Bar(label, max(day.outstanding, 0)) for label, day in zip(labels, days, strict=True)],
-            title=Message(
+            ),
+            "staff-granted-redeemed",
+        ),
+        language,
+    )
+    outstanding = outstanding_chart(
+        days,
+        labels,
+        ChartNames(
+            Message(
                 f"{name}の未使用ポイント残高（各日の終わり、{span}）",
                 f"{name}: outstanding points at the end of each day ({span})",
-            ).in_language(language),
-            unit=unit,
-            chart_id="staff-outstanding",
-        )
+            ),
+            "staff-outstanding",
+        ),
+        language,
+    )
     return StaffFigures(
         municipality=municipality,
         period_days=period_days,

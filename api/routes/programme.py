@@ -11,10 +11,12 @@ extension names the body field at fault.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from api.chain.programme import (
     MAX_DAYS,
@@ -35,6 +37,7 @@ from api.errors import Forbidden
 from api.messages import Message
 from api.routes.terminals import ChainDep
 from api.services.audit import record_audit
+from api.services.container import Services
 from api.services.staff import StaffRole, require_role, staff_actor
 from api.store.models import StaffAccount
 from contracts.domain import fiscal_year
@@ -286,26 +289,45 @@ def _event_account_out(item: EventAccount) -> EventAccountOut:
     )
 
 
-def _audit(
-    *,
+@dataclass(frozen=True)
+class ProgrammeWriter:
+    """A municipal staff member changing their own municipality's programme, and where to audit."""
+
+    municipality: int
+    staff: StaffAccount
+    programme: ProgrammeLedger
+    services: Services
+    db: Session
+
+    def audited(
+        self, action: str, target: str, transaction_hash: str, **detail: str | int | bool | None
+    ) -> ProgrammeTransactionOut:
+        """Audit a final write (target after the municipality's code) and answer its hash."""
+        record_audit(
+            db=self.db,
+            at=self.services.clock.now(),
+            actor=staff_actor(self.staff),
+            action=action,
+            target=f"{self.municipality:05d}{target}",
+            transaction_hash=transaction_hash,
+            detail=detail,
+        )
+        self.db.commit()
+        return ProgrammeTransactionOut(transaction_hash=transaction_hash)
+
+
+def programme_writer(
+    municipality: WriteMunicipality,
+    staff: CurrentStaff,
+    programme: ProgrammeDep,
     services: ServicesDep,
     db: DbDep,
-    staff: StaffAccount,
-    action: str,
-    target: str,
-    transaction_hash: str,
-    detail: dict[str, str | int | bool | None],
-) -> None:
-    record_audit(
-        db=db,
-        at=services.clock.now(),
-        actor=staff_actor(staff),
-        action=action,
-        target=target,
-        transaction_hash=transaction_hash,
-        detail=detail,
-    )
-    db.commit()
+) -> ProgrammeWriter:
+    """Everything a programme write needs, resolved in the order the checks ran per handler."""
+    return ProgrammeWriter(municipality, staff, programme, services, db)
+
+
+WriterDep = Annotated[ProgrammeWriter, Depends(programme_writer)]
 
 
 # ---- settings ---------------------------------------------------------------------------------
@@ -326,33 +348,16 @@ def read_programme(
     summary="Change the point settings",
     response_model=ProgrammeTransactionOut,
 )
-def change_settings(
-    *,
-    body: SettingsIn,
-    municipality: WriteMunicipality,
-    staff: CurrentStaff,
-    programme: ProgrammeDep,
-    services: ServicesDep,
-    db: DbDep,
-) -> ProgrammeTransactionOut:
+def change_settings(*, body: SettingsIn, writer: WriterDep) -> ProgrammeTransactionOut:
     """Expiry days of points and vouchers, refund window, conversions accepted; audited."""
-    transaction_hash = programme.set_settings(
-        municipality,
+    transaction_hash = writer.programme.set_settings(
+        writer.municipality,
         validity_days=body.validity_days,
         voucher_validity_days=body.voucher_validity_days,
         refund_window_seconds=body.refund_window_seconds,
         accepts_conversions=body.accepts_conversions,
     )
-    _audit(
-        services=services,
-        db=db,
-        staff=staff,
-        action="programme-settings-changed",
-        target=f"{municipality:05d}",
-        transaction_hash=transaction_hash,
-        detail=body.model_dump(),
-    )
-    return ProgrammeTransactionOut(transaction_hash=transaction_hash)
+    return writer.audited("programme-settings-changed", "", transaction_hash, **body.model_dump())
 
 
 @router.put(
@@ -360,27 +365,11 @@ def change_settings(
     summary="Pause or resume the municipality",
     response_model=ProgrammeTransactionOut,
 )
-def change_pause(
-    *,
-    body: PauseIn,
-    municipality: WriteMunicipality,
-    staff: CurrentStaff,
-    programme: ProgrammeDep,
-    services: ServicesDep,
-    db: DbDep,
-) -> ProgrammeTransactionOut:
+def change_pause(*, body: PauseIn, writer: WriterDep) -> ProgrammeTransactionOut:
     """Emergency stop of every point movement in the municipality (or resume it); audited."""
-    transaction_hash = programme.set_paused(municipality, body.paused)
-    _audit(
-        services=services,
-        db=db,
-        staff=staff,
-        action="programme-paused" if body.paused else "programme-resumed",
-        target=f"{municipality:05d}",
-        transaction_hash=transaction_hash,
-        detail={"paused": body.paused},
-    )
-    return ProgrammeTransactionOut(transaction_hash=transaction_hash)
+    transaction_hash = writer.programme.set_paused(writer.municipality, body.paused)
+    action = "programme-paused" if body.paused else "programme-resumed"
+    return writer.audited(action, "", transaction_hash, paused=body.paused)
 
 
 # ---- businesses -------------------------------------------------------------------------------
@@ -400,28 +389,17 @@ def read_businesses(municipality: ReadMunicipality, programme: ProgrammeDep) -> 
     response_model=ProgrammeTransactionOut,
 )
 def change_acceptance(
-    *,
-    business: Annotated[int, Path(ge=1, le=UINT64)],
-    body: AcceptanceIn,
-    municipality: WriteMunicipality,
-    staff: CurrentStaff,
-    programme: ProgrammeDep,
-    services: ServicesDep,
-    db: DbDep,
+    *, business: Annotated[int, Path(ge=1, le=UINT64)], body: AcceptanceIn, writer: WriterDep
 ) -> ProgrammeTransactionOut:
     """Replace the uses `business` may accept this municipality's points for; audited."""
     uses = parse_uses(body.uses)
-    transaction_hash = programme.set_business_acceptance(municipality, business, uses)
-    _audit(
-        services=services,
-        db=db,
-        staff=staff,
-        action="business-acceptance-set",
-        target=f"{municipality:05d}/business/{business}",
-        transaction_hash=transaction_hash,
-        detail={"uses": ",".join(USE_SLUGS[use] for use in uses)},
+    transaction_hash = writer.programme.set_business_acceptance(writer.municipality, business, uses)
+    return writer.audited(
+        "business-acceptance-set",
+        f"/business/{business}",
+        transaction_hash,
+        uses=",".join(USE_SLUGS[use] for use in uses),
     )
-    return ProgrammeTransactionOut(transaction_hash=transaction_hash)
 
 
 # ---- terminals --------------------------------------------------------------------------------
@@ -439,31 +417,20 @@ def read_terminals(municipality: ReadMunicipality, programme: ProgrammeDep) -> l
     summary="Register a terminal",
     response_model=ProgrammeTransactionOut,
 )
-def register_terminal(
-    *,
-    body: TerminalIn,
-    municipality: WriteMunicipality,
-    staff: CurrentStaff,
-    programme: ProgrammeDep,
-    services: ServicesDep,
-    db: DbDep,
-) -> ProgrammeTransactionOut:
+def register_terminal(*, body: TerminalIn, writer: WriterDep) -> ProgrammeTransactionOut:
     """Register a granting, voucher-issue or service-ID lookup terminal by its address; audited."""
     address = parse_terminal_address(body.address)
     kind = next(k for k in MUNICIPAL_TERMINAL_KINDS if TERMINAL_KIND_SLUGS[k] == body.kind)
-    transaction_hash = programme.register_terminal(
-        municipality, address, kind, management=body.management
+    transaction_hash = writer.programme.register_terminal(
+        writer.municipality, address, kind, management=body.management
     )
-    _audit(
-        services=services,
-        db=db,
-        staff=staff,
-        action="terminal-registered",
-        target=f"{municipality:05d}/terminal/{address}",
-        transaction_hash=transaction_hash,
-        detail={"kind": body.kind, "management": body.management},
+    return writer.audited(
+        "terminal-registered",
+        f"/terminal/{address}",
+        transaction_hash,
+        kind=body.kind,
+        management=body.management,
     )
-    return ProgrammeTransactionOut(transaction_hash=transaction_hash)
 
 
 @router.delete(
@@ -472,27 +439,12 @@ def register_terminal(
     response_model=ProgrammeTransactionOut,
 )
 def deregister_terminal(
-    *,
-    address: Annotated[str, Path(min_length=42, max_length=42)],
-    municipality: WriteMunicipality,
-    staff: CurrentStaff,
-    programme: ProgrammeDep,
-    services: ServicesDep,
-    db: DbDep,
+    *, address: Annotated[str, Path(min_length=42, max_length=42)], writer: WriterDep
 ) -> ProgrammeTransactionOut:
     """Deregister one of the municipality's terminals; audited."""
     checked = parse_terminal_address(address)
-    transaction_hash = programme.deregister_terminal(municipality, checked)
-    _audit(
-        services=services,
-        db=db,
-        staff=staff,
-        action="terminal-deregistered",
-        target=f"{municipality:05d}/terminal/{checked}",
-        transaction_hash=transaction_hash,
-        detail={},
-    )
-    return ProgrammeTransactionOut(transaction_hash=transaction_hash)
+    transaction_hash = writer.programme.deregister_terminal(writer.municipality, checked)
+    return writer.audited("terminal-deregistered", f"/terminal/{checked}", transaction_hash)
 
 
 # ---- event accounts ---------------------------------------------------------------------------
@@ -516,32 +468,19 @@ def read_event_accounts(
     summary="Open an event account",
     response_model=OpenedEventAccountOut,
 )
-def open_event_account(
-    *,
-    body: EventAccountIn,
-    municipality: WriteMunicipality,
-    staff: CurrentStaff,
-    programme: ProgrammeDep,
-    services: ServicesDep,
-    db: DbDep,
-) -> OpenedEventAccountOut:
+def open_event_account(*, body: EventAccountIn, writer: WriterDep) -> OpenedEventAccountOut:
     """Open an event account; the ledger refuses an end not after the start or in the past."""
     uses = parse_uses(body.uses)
-    opened = programme.open_event_account(
-        municipality, starts_at=body.starts_at, ends_at=body.ends_at, uses=uses
+    opened = writer.programme.open_event_account(
+        writer.municipality, starts_at=body.starts_at, ends_at=body.ends_at, uses=uses
     )
-    _audit(
-        services=services,
-        db=db,
-        staff=staff,
-        action="event-account-opened",
-        target=f"{municipality:05d}/event-account/{opened.account}",
-        transaction_hash=opened.transaction_hash,
-        detail={
-            "starts_at": body.starts_at,
-            "ends_at": body.ends_at,
-            "uses": ",".join(USE_SLUGS[use] for use in uses),
-        },
+    writer.audited(
+        "event-account-opened",
+        f"/event-account/{opened.account}",
+        opened.transaction_hash,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        uses=",".join(USE_SLUGS[use] for use in uses),
     )
     return OpenedEventAccountOut(account=opened.account, transaction_hash=opened.transaction_hash)
 
@@ -569,26 +508,16 @@ def read_grant_budget(
     response_model=ProgrammeTransactionOut,
 )
 def change_grant_budget(
-    *,
-    fiscal_year: FiscalYearPath,
-    body: GrantBudgetIn,
-    municipality: WriteMunicipality,
-    staff: CurrentStaff,
-    programme: ProgrammeDep,
-    services: ServicesDep,
-    db: DbDep,
+    *, fiscal_year: FiscalYearPath, body: GrantBudgetIn, writer: WriterDep
 ) -> ProgrammeTransactionOut:
     """Cap the points granted in the fiscal year, or lift the cap; audited."""
-    transaction_hash = programme.set_grant_budget(
-        municipality, fiscal_year, capped=body.capped, cap=body.cap
+    transaction_hash = writer.programme.set_grant_budget(
+        writer.municipality, fiscal_year, capped=body.capped, cap=body.cap
     )
-    _audit(
-        services=services,
-        db=db,
-        staff=staff,
-        action="grant-budget-set",
-        target=f"{municipality:05d}/grant-budget/{fiscal_year}",
-        transaction_hash=transaction_hash,
-        detail={"capped": body.capped, "cap": str(body.cap)},
+    return writer.audited(
+        "grant-budget-set",
+        f"/grant-budget/{fiscal_year}",
+        transaction_hash,
+        capped=body.capped,
+        cap=str(body.cap),
     )
-    return ProgrammeTransactionOut(transaction_hash=transaction_hash)

@@ -6,7 +6,6 @@ The successful conversion runs against a real node: tests/api_chain/test_coupon_
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from api.app import create_app
 from api.errors import ApiError
 from api.passwords import PasswordService
 from api.services.audit import SYSTEM_ACTOR
@@ -36,19 +34,16 @@ from api.services.lockout import LockoutPolicy
 from api.services.partner_links import lookup_hash_key
 from api.services.staff import create_staff_account
 from api.settings import ApiSettings
-from api.store.database import Store, open_store
+from api.store.database import Store
 from api.store.models import Account, AuditRecord, Coupon, CouponAttempts
 from tests.api.conftest import (
     FAST_HASHING,
-    FakeCardVerifier,
     FakeClock,
     FakeLedger,
-    FakePointsLedger,
-    SequenceGenerator,
     login,
     register_resident,
 )
-from tests.api.postgres_server import PostgresServer
+from tests.api.postgres_app import api_on_postgres
 
 STAFF_PASSWORD = "partner passphrase 1"
 DAY = 86_400
@@ -359,35 +354,16 @@ def test_two_simultaneous_claims_of_one_code_have_exactly_one_winner(
 def test_claims_and_batches_on_postgres(
     settings: ApiSettings, clock: FakeClock, ledger: FakeLedger
 ) -> None:
-    server = PostgresServer().start()
-    try:
-        pg_settings = dataclasses.replace(settings, database_url=server.new_database())
-        app = create_app(
-            pg_settings,
-            ledger=ledger,
-            points=FakePointsLedger(registry=ledger),
-            cards=FakeCardVerifier(),
-            clock=clock,
-            generate_candidate=SequenceGenerator(),
-        )
-        with TestClient(app, raise_server_exceptions=False) as pg_client:
-            pg_store = open_store(pg_settings.database_url)
-            try:
-                partner = staff_token(
-                    pg_store, pg_client, clock, role="partner-operator", organisation="7"
-                )
-                register_resident(pg_client, "TANAKA01", b"certificate-A")
-                register_resident(pg_client, "SUZUKI02", b"certificate-B")
-                codes = issue(pg_client, partner, count=3, expires_at=clock.now() + DAY)["codes"]
-                assert isinstance(codes, list)
-                outcomes = _race(pg_store, pg_settings, codes[0], clock.now())
-                assert sorted(type(outcome).__name__ for outcome in outcomes) == [
-                    ClaimedCoupon.__name__,
-                    CouponUsed.__name__,
-                ]
-                listed = pg_client.get("/partners/coupons", headers=partner).json()
-                assert [(b["issued"], b["used"], b["expired"]) for b in listed] == [(3, 1, 0)]
-            finally:
-                pg_store.close()
-    finally:
-        server.stop()
+    with api_on_postgres(settings, clock, ledger) as pg:
+        partner = staff_token(pg.store, pg.client, clock, role="partner-operator", organisation="7")
+        register_resident(pg.client, "TANAKA01", b"certificate-A")
+        register_resident(pg.client, "SUZUKI02", b"certificate-B")
+        codes = issue(pg.client, partner, count=3, expires_at=clock.now() + DAY)["codes"]
+        assert isinstance(codes, list)
+        outcomes = _race(pg.store, pg.settings, codes[0], clock.now())
+        assert sorted(type(outcome).__name__ for outcome in outcomes) == [
+            ClaimedCoupon.__name__,
+            CouponUsed.__name__,
+        ]
+        listed = pg.client.get("/partners/coupons", headers=partner).json()
+        assert [(b["issued"], b["used"], b["expired"]) for b in listed] == [(3, 1, 0)]

@@ -4,13 +4,10 @@ resident and one resident per number, unlinking, and finding the MyKey ID for a 
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from api.errors import InvalidFields
 from api.services.partner_links import (
     MemberNumberNotLinked,
@@ -18,18 +15,15 @@ from api.services.partner_links import (
     lookup_hash_key,
 )
 from api.settings import ApiSettings
-from api.store.database import Store, open_store
+from api.store.database import Store
 from api.store.models import AuditRecord, PartnerLink
 from tests.api.conftest import (
-    FakeCardVerifier,
     FakeClock,
     FakeLedger,
-    FakePointsLedger,
-    SequenceGenerator,
     login,
     register_resident,
 )
-from tests.api.postgres_server import PostgresServer
+from tests.api.postgres_app import api_on_postgres
 
 NUMBER = "M-0012345"
 
@@ -171,42 +165,24 @@ def test_a_conversion_names_exactly_one_of_mykey_id_and_member_number(
 def test_links_and_their_uniqueness_on_postgres(
     settings: ApiSettings, clock: FakeClock, ledger: FakeLedger
 ) -> None:
-    server = PostgresServer().start()
-    try:
-        pg_settings = dataclasses.replace(settings, database_url=server.new_database())
-        app = create_app(
-            pg_settings,
-            ledger=ledger,
-            points=FakePointsLedger(registry=ledger),
-            cards=FakeCardVerifier(),
-            clock=clock,
-            generate_candidate=SequenceGenerator(),
+    with api_on_postgres(settings, clock, ledger) as pg:
+        register_resident(pg.client, "TANAKA01", b"certificate-A")
+        register_resident(pg.client, "SUZUKI02", b"certificate-B")
+        tanaka, suzuki = _bearer(pg.client, "TANAKA01"), _bearer(pg.client, "SUZUKI02")
+        assert _link(pg.client, tanaka, 7, NUMBER)[0] == 201
+        assert _link(pg.client, suzuki, 7, NUMBER)[0] == 409
+        assert (
+            pg.client.get("/me/partner-links", headers=tanaka).json()[0]["member_number"] == NUMBER
         )
-        with TestClient(app, raise_server_exceptions=False) as pg_client:
-            register_resident(pg_client, "TANAKA01", b"certificate-A")
-            register_resident(pg_client, "SUZUKI02", b"certificate-B")
-            tanaka, suzuki = _bearer(pg_client, "TANAKA01"), _bearer(pg_client, "SUZUKI02")
-            assert _link(pg_client, tanaka, 7, NUMBER)[0] == 201
-            assert _link(pg_client, suzuki, 7, NUMBER)[0] == 409
+        with pg.store.sessions() as db:
             assert (
-                pg_client.get("/me/partner-links", headers=tanaka).json()[0]["member_number"]
-                == NUMBER
+                conversion_target(
+                    db=db,
+                    hash_key=lookup_hash_key(pg.settings.service_id_key_file),
+                    partner=7,
+                    mykey_id=None,
+                    member_number=NUMBER,
+                )
+                == "TANAKA01"
             )
-            pg_store = open_store(pg_settings.database_url)
-            try:
-                with pg_store.sessions() as db:
-                    assert (
-                        conversion_target(
-                            db=db,
-                            hash_key=lookup_hash_key(pg_settings.service_id_key_file),
-                            partner=7,
-                            mykey_id=None,
-                            member_number=NUMBER,
-                        )
-                        == "TANAKA01"
-                    )
-            finally:
-                pg_store.close()
-            assert pg_client.delete("/me/partner-links/7", headers=tanaka).status_code == 204
-    finally:
-        server.stop()
+        assert pg.client.delete("/me/partner-links/7", headers=tanaka).status_code == 204

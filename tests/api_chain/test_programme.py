@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import select
 
 from api.store.database import Store
@@ -193,14 +194,18 @@ def test_business_acceptance_sets_exactly_the_uses(
     assert bad_use.status_code == 422
 
 
+def register_terminal(api: TestClient, staff: dict[str, str], body: dict[str, object]) -> Response:
+    """POST `body` to Kawasaki's terminals as `staff`."""
+    answer: Response = api.post(f"/municipalities/{CODE}/terminals", headers=staff, json=body)
+    return answer
+
+
 def test_terminal_register_list_deregister(
     world: ChainWorld, api: TestClient, store: Store, kawasaki_staff: dict[str, str]
 ) -> None:
     address = Account.create().address
-    registered = api.post(
-        f"/municipalities/{CODE}/terminals",
-        headers=kawasaki_staff,
-        json={"address": address, "kind": "voucher-issue", "management": False},
+    registered = register_terminal(
+        api, kawasaki_staff, {"address": address, "kind": "voucher-issue", "management": False}
     )
     assert registered.status_code == 201, registered.text
     assert is_final_success(world, registered.json()["transaction_hash"])
@@ -210,30 +215,23 @@ def test_terminal_register_list_deregister(
     ).items()
     assert any(t["management"] and t["kind"] == "granting" for t in listed)
 
-    twice = api.post(
-        f"/municipalities/{CODE}/terminals",
-        headers=kawasaki_staff,
-        json={"address": address, "kind": "granting", "management": False},
+    twice = register_terminal(
+        api, kawasaki_staff, {"address": address, "kind": "granting", "management": False}
     )
     assert twice.status_code == 409
     assert twice.json()["field"] == "address"
     assert twice.json()["ledger_error"] == "TerminalTaken"
 
-    second_management = api.post(
-        f"/municipalities/{CODE}/terminals",
-        headers=kawasaki_staff,
-        json={"address": Account.create().address, "kind": "granting", "management": True},
-    )
-    assert second_management.status_code == 409
-    assert second_management.json()["field"] == "management"
-
-    management_voucher = api.post(
-        f"/municipalities/{CODE}/terminals",
-        headers=kawasaki_staff,
-        json={"address": Account.create().address, "kind": "voucher-issue", "management": True},
-    )
-    assert management_voucher.status_code == 422
-    assert management_voucher.json()["field"] == "management"
+    # A second management terminal (409, the ledger's refusal), and a management terminal that
+    # is not a granting one (422): both refused on the `management` field.
+    for kind, status in (("granting", 409), ("voucher-issue", 422)):
+        management = register_terminal(
+            api,
+            kawasaki_staff,
+            {"address": Account.create().address, "kind": kind, "management": True},
+        )
+        assert management.status_code == status, kind
+        assert management.json()["field"] == "management"
 
     removed = api.delete(f"/municipalities/{CODE}/terminals/{address}", headers=kawasaki_staff)
     assert removed.status_code == 200, removed.text
@@ -251,10 +249,8 @@ def test_terminal_register_list_deregister(
         f"/municipalities/{CODE}/terminals/{store_terminal}", headers=kawasaki_staff
     )
     assert foreign.status_code == 403
-    malformed = api.post(
-        f"/municipalities/{CODE}/terminals",
-        headers=kawasaki_staff,
-        json={"address": "0x" + "zz" * 20, "kind": "granting"},
+    malformed = register_terminal(
+        api, kawasaki_staff, {"address": "0x" + "zz" * 20, "kind": "granting"}
     )
     assert malformed.status_code == 422
     assert malformed.json()["field"] == "address"

@@ -96,51 +96,53 @@ def label_links(html: str) -> list[str]:
 
 
 @pytest.mark.realstack
-def test_screen_chosen_shows_the_number_only(
+@pytest.mark.parametrize(
+    ("chosen", "shown", "not_shown", "typed"),
+    [
+        pytest.param(
+            DeliveryMode.SCREEN,
+            [f'<p class="number" aria-label="service ID">{SERVICE_ID}</p>'],
+            ["<svg", 'href="/labels/'],
+            [],
+            id="screen-shows-the-number-only",
+        ),
+        pytest.param(
+            DeliveryMode.BARCODE,
+            ['<div class="barcode"><svg', "Scan the barcode."],
+            [],
+            [],
+            id="barcode-shows-an-svg-barcode-to-scan",
+        ),
+        pytest.param(
+            DeliveryMode.KEYBOARD,
+            ["The number was typed into the app."],
+            ["<svg"],
+            [(SERVICE_ID, True)],
+            id="keyboard-types-the-number-and-presses-enter",
+        ),
+    ],
+)
+def test_the_chosen_mode_delivers_the_number_and_makes_no_label(
+    *,
     inserted_card: VpcdLink,
     page: tuple[str, CounterWebPage],
     session: CounterSession,
     keyboard: RecordingKeyboard,
     labels: Path,
+    chosen: DeliveryMode,
+    shown: list[str],
+    not_shown: list[str],
+    typed: list[tuple[str, bool]],
 ) -> None:
     url, web_page = page
-    session.delivery = other_than(DeliveryMode.SCREEN)
-    html = look_up(url, web_page, DeliveryMode.SCREEN)
-    assert f'<p class="number" aria-label="service ID">{SERVICE_ID}</p>' in html
-    assert "<svg" not in html and label_links(html) == []
-    assert keyboard.typed == [] and not labels.exists()
-
-
-@pytest.mark.realstack
-def test_barcode_chosen_shows_an_svg_barcode_to_scan(
-    inserted_card: VpcdLink,
-    page: tuple[str, CounterWebPage],
-    session: CounterSession,
-    keyboard: RecordingKeyboard,
-    labels: Path,
-) -> None:
-    url, web_page = page
-    session.delivery = other_than(DeliveryMode.BARCODE)
-    html = look_up(url, web_page, DeliveryMode.BARCODE)
-    assert '<div class="barcode"><svg' in html
-    assert "Scan the barcode." in html
-    assert keyboard.typed == [] and not labels.exists()
-
-
-@pytest.mark.realstack
-def test_keyboard_chosen_types_the_number_and_presses_enter(
-    inserted_card: VpcdLink,
-    page: tuple[str, CounterWebPage],
-    session: CounterSession,
-    keyboard: RecordingKeyboard,
-    labels: Path,
-) -> None:
-    url, web_page = page
-    session.delivery = other_than(DeliveryMode.KEYBOARD)
-    html = look_up(url, web_page, DeliveryMode.KEYBOARD)
-    assert keyboard.typed == [(SERVICE_ID, True)]
-    assert "The number was typed into the app." in html
-    assert "<svg" not in html and not labels.exists()
+    session.delivery = other_than(chosen)
+    html = look_up(url, web_page, chosen)
+    for fragment in shown:
+        assert fragment in html
+    for fragment in not_shown:
+        assert fragment not in html
+    assert keyboard.typed == typed
+    assert not labels.exists()
 
 
 @pytest.mark.realstack

@@ -11,14 +11,9 @@ serious or critical violation is allowed.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import threading
-import time
 from pathlib import Path
 
-import uvicorn
 from eth_account import Account
 from web3 import Web3
 from web3.types import Nonce
@@ -34,48 +29,19 @@ from api.store.database import open_store
 from contracts.events import event_topic
 from tests.api.conftest import FAST_HASHING
 from tests.api_chain.conftest import ChainWorld, world  # noqa: F401 - the session's dev ledger
+from tests.pages.browser_run import (
+    ARTIFACTS,
+    ServerThread,
+    checked_report,
+    ensure_browser,
+    run_script,
+)
 from tests.pages.conftest import add_staff
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-ARTIFACTS = ROOT / "artifacts-test" / "pages"
-CHROMIUM = Path("/usr/bin/chromium")
 EXPECTED_AUDITS = 15
 """Pages the journey screenshots and checks with axe-core."""
 EXPECTED_CHECKS = 26
 """Checks the journey makes: fewer means a step was skipped."""
-
-
-def ensure_node_modules() -> None:
-    """Install the test's npm packages from the lock file when they are missing."""
-    if (HERE / "node_modules" / "playwright-core").exists() and (
-        HERE / "node_modules" / "axe-core"
-    ).exists():
-        return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300)
-
-
-class ServerThread:
-    """uvicorn serving one app on 127.0.0.1 and a free port, in a background thread."""
-
-    def __init__(self, app: object) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the page server did not start within 20 s")
-            time.sleep(0.05)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 class BlockMaker:
@@ -153,9 +119,7 @@ def first_grant_transaction(world: ChainWorld) -> str:  # noqa: F811
 
 
 def test_the_pages_in_a_real_browser(tmp_path: Path, world: ChainWorld) -> None:  # noqa: F811
-    assert CHROMIUM.exists(), "install Debian's chromium (scripts/debian-packages.txt)"
-    assert shutil.which("node"), "install nodejs (scripts/debian-packages.txt)"
-    ensure_node_modules()
+    ensure_browser()
     settings = ApiSettings.for_data_dir(
         tmp_path / "data",
         password_hashing=FAST_HASHING,
@@ -187,44 +151,21 @@ def test_the_pages_in_a_real_browser(tmp_path: Path, world: ChainWorld) -> None:
         "bad,0,dancing\n",
         encoding="utf-8",
     )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     spare_key = world.node.dev_accounts[1].private_key
     with (
         ServerThread(app) as base_url,
         BlockMaker(world.node.http_url, spare_key),
         ConvertOnRegistration(world, "HANAKO01", 500),
     ):
-        finished = subprocess.run(
-            [
-                "node",
-                str(HERE / "browser" / "journey.mjs"),
-                base_url,
-                str(ARTIFACTS),
-                str(csv_path),
-                str(tmp_path / "chromium-profile"),
-            ],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
+        finished = run_script(
+            "journey.mjs",
+            [base_url, str(ARTIFACTS), str(csv_path), str(tmp_path / "chromium-profile")],
             timeout=240,
-            env={"PATH": "/usr/bin:/bin", "GRANT_TRANSACTION": first_grant_transaction(world)},
-            check=False,
+            env={"GRANT_TRANSACTION": first_grant_transaction(world)},
         )
-    assert finished.returncode == 0, finished.stderr
-    report = json.loads(finished.stdout)
-    (ARTIFACTS / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-    assert report["error"] is None, report["error"]
-    failed = [item for item in report["checks"] if not item["ok"]]
-    assert failed == [], failed
-    assert len(report["checks"]) == EXPECTED_CHECKS
-    serious = [
-        (audit["page"], violation)
-        for audit in report["audits"]
-        for violation in audit["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], serious
-    assert len(report["audits"]) == EXPECTED_AUDITS
-    assert all(
-        (ARTIFACTS / f"{audit['page']}.png").stat().st_size > 0 for audit in report["audits"]
+    checked_report(
+        finished,
+        "report.json",
+        expected_checks=EXPECTED_CHECKS,
+        expected_audits=EXPECTED_AUDITS,
     )

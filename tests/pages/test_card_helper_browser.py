@@ -16,20 +16,14 @@ artifacts-test/pages/ and checked with axe-core (no serious or critical violatio
 from __future__ import annotations
 
 import base64
-import json
-import shutil
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from api.app import create_app
 from api.cards import JpkiCardVerifier
@@ -44,12 +38,17 @@ from card_bridge.virtual_card.issuance import TestAuthority, issue_card
 from card_bridge.virtual_card.vpcd import VpcdLink
 from tests.api.conftest import FAST_HASHING, FakeLedger, FakePointsLedger, SequenceGenerator
 from tests.card.conftest import wait_for_presence
+from tests.pages.browser_run import (
+    ARTIFACTS,
+    ServerThread,
+    checked_report,
+    ensure_browser,
+    run_script,
+)
 from tests.pages.conftest import PageWorld
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-ARTIFACTS = ROOT / "artifacts-test" / "pages"
-CHROMIUM = Path("/usr/bin/chromium")
 CARD_PIN = "2468"
 """The PIN of the virtual card the browser test puts into the vpcd reader."""
 EXPECTED_CHECKS = 14
@@ -133,38 +132,6 @@ def test_an_answer_posted_from_another_site_is_refused(site: PageWorld) -> None:
 # ---- the whole chain in a browser ----------------------------------------------------------
 
 
-def ensure_node_modules() -> None:
-    """Install the browser tests' npm packages from the lock file when they are missing."""
-    if (HERE / "node_modules" / "playwright-core").exists() and (
-        HERE / "node_modules" / "axe-core"
-    ).exists():
-        return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300)
-
-
-class SocketServer:
-    """uvicorn serving `app` on an already bound loopback socket, in a background thread."""
-
-    def __init__(self, app: FastAPI, listener: socket.socket) -> None:
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [listener]}, daemon=True
-        )
-
-    def __enter__(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the page server did not start within 20 s")
-            time.sleep(0.05)
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def page_socket() -> Iterator[socket.socket]:
     """A listening socket on 127.0.0.1 and a free port: the page's origin is known up front."""
@@ -205,9 +172,7 @@ def helper(vpcd_reader: str, page_socket: socket.socket) -> Iterator[str]:
 def test_the_card_step_in_a_real_browser_through_the_helper(
     tmp_path: Path, page_socket: socket.socket, helper: str
 ) -> None:
-    assert CHROMIUM.exists(), "install Debian's chromium (scripts/debian-packages.txt)"
-    assert shutil.which("node"), "install nodejs (scripts/debian-packages.txt)"
-    ensure_node_modules()
+    ensure_browser()
     now = datetime.now(UTC)
     authority = TestAuthority.create(now)
     card = VirtualMyNumberCard(issue_card(authority, now), pin=CARD_PIN)
@@ -227,47 +192,20 @@ def test_the_card_step_in_a_real_browser_through_the_helper(
         pages=PagesSettings(secure_cookies=False, card_helper_url=helper),
     )
     base_url = f"http://127.0.0.1:{page_socket.getsockname()[1]}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     wait_for_presence(False)
-    with VpcdLink(card), SocketServer(app, page_socket):
+    with VpcdLink(card), ServerThread(app, page_socket):
         wait_for_presence(True)
-        finished = subprocess.run(
-            [
-                "node",
-                str(HERE / "browser" / "card_helper.mjs"),
-                base_url,
-                helper,
-                str(ARTIFACTS),
-                str(tmp_path / "chromium-profile"),
-                CARD_PIN,
-            ],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
+        finished = run_script(
+            "card_helper.mjs",
+            [base_url, helper, str(ARTIFACTS), str(tmp_path / "chromium-profile"), CARD_PIN],
             timeout=150,
-            env={"PATH": "/usr/bin:/bin"},
-            check=False,
         )
     wait_for_presence(False)
-    assert finished.returncode == 0, finished.stderr
-    report = json.loads(finished.stdout)
-    (ARTIFACTS / "card-helper-report.json").write_text(
-        json.dumps(report, ensure_ascii=False, indent=2)
-    )
-    assert report["error"] is None, report["error"]
-    failed = [item for item in report["checks"] if not item["ok"]]
-    assert failed == [], failed
-    assert len(report["checks"]) == EXPECTED_CHECKS
-    serious = [
-        (audit["page"], violation)
-        for audit in report["audits"]
-        for violation in audit["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], serious
-    assert len(report["audits"]) == EXPECTED_AUDITS
-    assert all(
-        (ARTIFACTS / f"{audit['page']}.png").stat().st_size > 0 for audit in report["audits"]
+    checked_report(
+        finished,
+        "card-helper-report.json",
+        expected_checks=EXPECTED_CHECKS,
+        expected_audits=EXPECTED_AUDITS,
     )
     assert card.tries_left == 3, "the right PIN after a wrong one resets the counter"
     assert any(entry.command.startswith("802A0080") for entry in card.apdu_log)

@@ -10,9 +10,6 @@ violation is allowed.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import cast
@@ -41,8 +38,14 @@ from tests.api_chain.conftest import (
     terminal_key,
     world,  # noqa: F401 - the session's dev ledger
 )
+from tests.pages.browser_run import (
+    ARTIFACTS,
+    ServerThread,
+    checked_report,
+    ensure_browser,
+    run_script,
+)
 from tests.pages.conftest import RESIDENT_PASSWORD, STAFF_PASSWORD, add_staff
-from tests.pages.test_browser import ARTIFACTS, CHROMIUM, HERE, ServerThread, ensure_node_modules
 
 EXPECTED_AUDITS = 4
 """Pages the script screenshots and checks with axe-core."""
@@ -80,9 +83,7 @@ def test_explorer_chart_and_vouchers_in_a_real_browser(
     tmp_path: Path,
     world: ChainWorld,  # noqa: F811
 ) -> None:
-    assert CHROMIUM.exists(), "install Debian's chromium (scripts/debian-packages.txt)"
-    assert shutil.which("node"), "install nodejs (scripts/debian-packages.txt)"
-    ensure_node_modules()
+    ensure_browser()
     settings = ApiSettings.for_data_dir(
         tmp_path / "data",
         password_hashing=FAST_HASHING,
@@ -105,7 +106,6 @@ def test_explorer_chart_and_vouchers_in_a_real_browser(
     )
     store = open_store(settings.database_url)
     add_staff(store, STAFF_LOGIN, "14130")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with ServerThread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as http:
         api = cast(TestClient, http)  # the chain tests' helpers use only httpx.Client's methods
         card = new_card(world)
@@ -131,45 +131,21 @@ def test_explorer_chart_and_vouchers_in_a_real_browser(
         )
         assert used.status_code == 201, used.text
         wait_until_indexed(http, mykey_id, 2)
-        finished = subprocess.run(
-            [
-                "node",
-                str(HERE / "browser" / "explorer_extra.mjs"),
-                base_url,
-                str(ARTIFACTS),
-                str(tmp_path / "chromium-profile"),
-            ],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
+        finished = run_script(
+            "explorer_extra.mjs",
+            [base_url, str(ARTIFACTS), str(tmp_path / "chromium-profile")],
             timeout=180,
             env={
-                "PATH": "/usr/bin:/bin",
                 "MYKEY_ID": mykey_id,
                 "PASSWORD": RESIDENT_PASSWORD,
                 "STAFF_LOGIN": STAFF_LOGIN,
                 "STAFF_PASSWORD": STAFF_PASSWORD,
             },
-            check=False,
         )
     store.close()
-    assert finished.returncode == 0, finished.stderr
-    report = json.loads(finished.stdout)
-    (ARTIFACTS / "explorer-extra-report.json").write_text(
-        json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"
-    )
-    assert report["error"] is None, report["error"]
-    failed = [item for item in report["checks"] if not item["ok"]]
-    assert failed == [], failed
-    assert len(report["checks"]) == EXPECTED_CHECKS
-    serious = [
-        (audit["page"], violation)
-        for audit in report["audits"]
-        for violation in audit["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], serious
-    assert len(report["audits"]) == EXPECTED_AUDITS
-    assert all(
-        (ARTIFACTS / f"{audit['page']}.png").stat().st_size > 0 for audit in report["audits"]
+    checked_report(
+        finished,
+        "explorer-extra-report.json",
+        expected_checks=EXPECTED_CHECKS,
+        expected_audits=EXPECTED_AUDITS,
     )

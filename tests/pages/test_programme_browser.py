@@ -11,9 +11,6 @@ The settings and the business's uses it changes are put back afterwards for the 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -30,8 +27,14 @@ from contracts.client import LedgerClient
 from contracts.domain import Use
 from tests.api.conftest import FAST_HASHING
 from tests.api_chain.conftest import ChainWorld, world  # noqa: F401 - the session's dev ledger
+from tests.pages.browser_run import (
+    ARTIFACTS,
+    ServerThread,
+    checked_report,
+    ensure_browser,
+    run_script,
+)
 from tests.pages.conftest import add_staff
-from tests.pages.test_browser import ARTIFACTS, CHROMIUM, HERE, ServerThread, ensure_node_modules
 
 KAWASAKI = 14130
 JST = timezone(timedelta(hours=9))
@@ -46,9 +49,7 @@ def jst_local(moment: datetime) -> str:
 
 
 def test_the_programme_pages_in_a_real_browser(tmp_path: Path, world: ChainWorld) -> None:  # noqa: F811
-    assert CHROMIUM.exists(), "install Debian's chromium (scripts/debian-packages.txt)"
-    assert shutil.which("node"), "install nodejs (scripts/debian-packages.txt)"
-    ensure_node_modules()
+    ensure_browser()
     settings = ApiSettings.for_data_dir(
         tmp_path / "data",
         password_hashing=FAST_HASHING,
@@ -65,7 +66,6 @@ def test_the_programme_pages_in_a_real_browser(tmp_path: Path, world: ChainWorld
     store = open_store(settings.database_url)
     add_staff(store, "kawasaki.staff", "14130")
     store.close()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     chain = LedgerClient(world.w3, world.demo.deployment)
     admin_key = world.demo.municipalities[KAWASAKI].admin_key  # type: ignore[index]
     museum = world.demo.businesses["museum"].business_id
@@ -76,27 +76,17 @@ def test_the_programme_pages_in_a_real_browser(tmp_path: Path, world: ChainWorld
     start = datetime.now(UTC) + timedelta(hours=2)
     try:
         with ServerThread(app) as base_url:
-            finished = subprocess.run(
-                [
-                    "node",
-                    str(HERE / "browser" / "programme.mjs"),
-                    base_url,
-                    str(ARTIFACTS),
-                    str(tmp_path / "chromium-profile"),
-                ],
-                cwd=HERE,
-                capture_output=True,
-                text=True,
+            finished = run_script(
+                "programme.mjs",
+                [base_url, str(ARTIFACTS), str(tmp_path / "chromium-profile")],
                 timeout=240,
                 env={
-                    "PATH": "/usr/bin:/bin",
                     "MUSEUM": str(museum),
                     "NEW_USE": USE_SLUGS[new_use],
                     "TERMINAL_ADDRESS": terminal,
                     "EVENT_START": jst_local(start),
                     "EVENT_END": jst_local(start + timedelta(days=3)),
                 },
-                check=False,
             )
     finally:
         chain.set_municipality_settings(
@@ -108,25 +98,11 @@ def test_the_programme_pages_in_a_real_browser(tmp_path: Path, world: ChainWorld
             accepts_conversions=settings_before[2],
         )
         chain.set_business_acceptance(admin_key, KAWASAKI, museum, uses_before)
-    assert finished.returncode == 0, finished.stderr
-    report = json.loads(finished.stdout)
-    (ARTIFACTS / "programme-report.json").write_text(
-        json.dumps(report, ensure_ascii=False, indent=2)
-    )
-    assert report["error"] is None, report["error"]
-    failed = [item for item in report["checks"] if not item["ok"]]
-    assert failed == [], failed
-    assert len(report["checks"]) == EXPECTED_CHECKS
-    serious = [
-        (audit["page"], violation)
-        for audit in report["audits"]
-        for violation in audit["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], serious
-    assert len(report["audits"]) == EXPECTED_AUDITS
-    assert all(
-        (ARTIFACTS / f"{audit['page']}.png").stat().st_size > 0 for audit in report["audits"]
+    checked_report(
+        finished,
+        "programme-report.json",
+        expected_checks=EXPECTED_CHECKS,
+        expected_audits=EXPECTED_AUDITS,
     )
     registered = chain.consortium.functions.terminal(terminal).call()
     assert (registered[0], registered[2]) == (3, KAWASAKI)  # a voucher-issue terminal, Kawasaki's

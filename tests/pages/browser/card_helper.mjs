@@ -1,39 +1,9 @@
 // The registration card step in Debian's headless Chromium, through the card helper on this PC.
 // Usage: node card_helper.mjs BASE_URL HELPER_URL ARTIFACT_DIR USER_DATA_DIR CARD_PIN
-// Prints one JSON object: {checks: [{name, ok, detail}], audits: [{page, violations}], error}.
-// Every screen is screenshotted and checked with axe-core (WCAG 2.x A/AA rules).
-import { chromium } from "playwright-core";
-import { createRequire } from "node:module";
-import path from "node:path";
+// The report it prints, the screenshots and the axe-core audits come from harness.mjs.
+import { check, audit, runInBrowser } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const [base, helperUrl, artifacts, userDataDir, cardPin] = process.argv.slice(2);
-const checks = [];
-const audits = [];
-
-function check(name, ok, detail = "") {
-  checks.push({ name, ok: Boolean(ok), detail: String(detail) });
-}
-
-async function audit(page, label) {
-  await page.screenshot({ path: path.join(artifacts, `${label}.png`), fullPage: true });
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }),
-  );
-  audits.push({
-    page: label,
-    url: page.url(),
-    violations: result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
-    })),
-  });
-}
 
 async function statusText(page) {
   return page.locator("#card-helper-status").innerText();
@@ -51,19 +21,7 @@ async function pinError(page) {
   };
 }
 
-const browser = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 900 },
-  locale: "ja-JP",
-});
-let error = null;
-try {
-  const page = browser.pages()[0] || (await browser.newPage());
+await runInBrowser(artifacts, userDataDir, async (browser, page) => {
   const sentToServer = [];
   page.on("request", (request) => {
     if (request.url().startsWith(base)) sentToServer.push(request.postData() || "");
@@ -153,9 +111,4 @@ try {
   const unreachable = await pinError(page);
   check("trying anyway says the helper is not running", unreachable.text.includes("not running"), JSON.stringify(unreachable));
   await audit(page, "card-helper-04-not-running");
-} catch (caught) {
-  error = String(caught && caught.stack ? caught.stack : caught);
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify({ checks, audits, error }));
+});

@@ -2,62 +2,15 @@
 // Usage: node explorer_extra.mjs BASE_URL ARTIFACT_DIR USER_DATA_DIR
 // Environment: MYKEY_ID (a resident with one usable and one redeemed voucher), PASSWORD (theirs),
 // STAFF_LOGIN and STAFF_PASSWORD (Kawasaki staff, who grant 100 points while the explorer is open).
-// Prints one JSON object: {checks: [{name, ok, detail}], audits: [{page, violations}], error}.
-// Every page visited is screenshotted and checked with axe-core (WCAG 2.x A/AA rules).
-import { chromium } from "playwright-core";
-import { createRequire } from "node:module";
-import path from "node:path";
+// The report it prints, the screenshots and the axe-core audits come from harness.mjs.
+import { check, audit, submit, runInBrowser } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const [base, artifacts, userDataDir] = process.argv.slice(2);
 const { MYKEY_ID, PASSWORD, STAFF_LOGIN, STAFF_PASSWORD } = process.env;
-const checks = [];
-const audits = [];
-
-function check(name, ok, detail = "") {
-  checks.push({ name, ok: Boolean(ok), detail: String(detail) });
-}
-
-async function audit(page, label) {
-  await page.screenshot({ path: path.join(artifacts, `${label}.png`), fullPage: true });
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }),
-  );
-  audits.push({
-    page: label,
-    url: page.url(),
-    violations: result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
-    })),
-  });
-}
-
-async function submit(page, action) {
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), action()]);
-}
 
 const points = (text) => Number(text.replace(/[^0-9-]/g, ""));
 
-const browser = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 900 },
-  locale: "ja-JP",
-});
-let error = null;
-try {
-  const page = browser.pages()[0] || (await browser.newPage());
-
+await runInBrowser(artifacts, userDataDir, async (browser, page) => {
   // --- the totals per municipality, with the outstanding points defined in words ----------
   await page.goto(`${base}/explorer`);
   const homeOutstanding = points(await page.locator("#outstanding-14130").innerText());
@@ -111,9 +64,4 @@ try {
     JSON.stringify(statuses) === JSON.stringify(["usable", "redeemed"]), JSON.stringify(statuses));
   await page.locator("#vouchers").scrollIntoViewIfNeeded();
   await audit(page, "x4-my-vouchers");
-} catch (caught) {
-  error = String(caught && caught.stack ? caught.stack : caught);
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify({ checks, audits, error }));
+});

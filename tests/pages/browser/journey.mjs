@@ -1,67 +1,12 @@
 // Drives Debian's headless Chromium through the pages as a person would, with playwright-core.
 // Usage: node journey.mjs BASE_URL ARTIFACT_DIR CSV_PATH USER_DATA_DIR
-// Prints one JSON object: {checks: [{name, ok, detail}], audits: [{page, violations}], error}.
-// Every page visited is screenshotted and checked with axe-core (WCAG 2.x A/AA rules).
-import { chromium } from "playwright-core";
-import { createRequire } from "node:module";
+// The report it prints, the screenshots and the axe-core audits come from harness.mjs.
 import path from "node:path";
+import { check, audit, errorFor, submit, runInBrowser } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const [base, artifacts, csvPath, userDataDir] = process.argv.slice(2);
-const checks = [];
-const audits = [];
 
-function check(name, ok, detail = "") {
-  checks.push({ name, ok: Boolean(ok), detail: String(detail) });
-}
-
-async function audit(page, label) {
-  await page.screenshot({ path: path.join(artifacts, `${label}.png`), fullPage: true });
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }),
-  );
-  audits.push({
-    page: label,
-    url: page.url(),
-    violations: result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
-    })),
-  });
-}
-
-async function errorFor(page, field) {
-  const error = page.locator(`#${field}-error`);
-  if ((await error.count()) === 0) return null;
-  const describedBy = await page.locator(`#${field}`).getAttribute("aria-describedby");
-  const invalid = await page.locator(`#${field}`).getAttribute("aria-invalid");
-  return { text: await error.innerText(), linked: (describedBy || "").includes(`${field}-error`) && invalid === "true" };
-}
-
-// Click something that submits a form (or press Enter in a field) and wait for the new page.
-async function submit(page, action) {
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), action()]);
-}
-
-const browser = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 900 },
-  locale: "ja-JP",
-});
-let error = null;
-try {
-  const page = browser.pages()[0] || (await browser.newPage());
-
+await runInBrowser(artifacts, userDataDir, async (browser, page) => {
   // --- a new resident registers through every screen-16 rule -------------------------------
   await page.goto(`${base}/my/register`);
   await audit(page, "01-register-card");
@@ -226,9 +171,4 @@ try {
   await audit(page, "11-explorer-transaction");
   await page.goto(`${base}/explorer/validators`);
   await audit(page, "12-explorer-validators");
-} catch (caught) {
-  error = String(caught && caught.stack ? caught.stack : caught);
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify({ checks, audits, error }));
+});

@@ -2,53 +2,11 @@
 // Usage: node programme.mjs BASE_URL ARTIFACT_DIR USER_DATA_DIR
 // Environment: MUSEUM (business id), NEW_USE (a use it does not accept yet), TERMINAL_ADDRESS (a fresh address), EVENT_START / EVENT_END
 // (datetime-local values in JST, start before end, both in the future).
-// Prints one JSON object: {checks: [{name, ok, detail}], audits: [{page, violations}], error}.
-// Every page visited is screenshotted and checked with axe-core (WCAG 2.x A/AA rules).
-import { chromium } from "playwright-core";
-import { createRequire } from "node:module";
-import path from "node:path";
+// The report it prints, the screenshots and the axe-core audits come from harness.mjs.
+import { check, audit, errorFor, submit, runInBrowser } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const [base, artifacts, userDataDir] = process.argv.slice(2);
 const { MUSEUM, NEW_USE, TERMINAL_ADDRESS, EVENT_START, EVENT_END } = process.env;
-const checks = [];
-const audits = [];
-
-function check(name, ok, detail = "") {
-  checks.push({ name, ok: Boolean(ok), detail: String(detail) });
-}
-
-async function audit(page, label) {
-  await page.screenshot({ path: path.join(artifacts, `${label}.png`), fullPage: true });
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }),
-  );
-  audits.push({
-    page: label,
-    url: page.url(),
-    violations: result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
-    })),
-  });
-}
-
-async function errorFor(page, field) {
-  const error = page.locator(`#${field}-error`);
-  if ((await error.count()) === 0) return null;
-  const describedBy = await page.locator(`#${field}`).getAttribute("aria-describedby");
-  const invalid = await page.locator(`#${field}`).getAttribute("aria-invalid");
-  return { text: await error.innerText(), linked: (describedBy || "").includes(`${field}-error`) && invalid === "true" };
-}
-
-async function submit(page, action) {
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), action()]);
-}
 
 async function transactionShown(page) {
   const link = page.locator("#write-transaction");
@@ -57,20 +15,7 @@ async function transactionShown(page) {
   return /^\/explorer\/transactions\/0x[0-9a-f]{64}$/.test(href || "") ? href : null;
 }
 
-const browser = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 900 },
-  locale: "ja-JP",
-});
-let error = null;
-try {
-  const page = browser.pages()[0] || (await browser.newPage());
-
+await runInBrowser(artifacts, userDataDir, async (browser, page) => {
   // --- log in as Kawasaki's staff and follow the console's link ------------------------------
   await page.goto(`${base}/staff/login`);
   await page.fill("#login_name", "kawasaki.staff");
@@ -147,9 +92,4 @@ try {
   check("the English switch turns the page into English",
     (await page.locator("h1").innerText()).startsWith("Programme settings"));
   await audit(page, "programme-09-settings-english");
-} catch (caught) {
-  error = String(caught && caught.stack ? caught.stack : caught);
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify({ checks, audits, error }));
+});

@@ -1,45 +1,11 @@
 // Drives Debian's headless Chromium through the staff console's day-by-day figures, with playwright-core.
 // Usage: node staff_charts.mjs BASE_URL ARTIFACT_DIR USER_DATA_DIR
 // Environment: LAST_OUTSTANDING (Kawasaki's outstanding points at the end of the last day, as printed).
-// Prints one JSON object: {checks: [{name, ok, detail}], audits: [{page, violations}], error}.
-// Every page visited is screenshotted and checked with axe-core (WCAG 2.x A/AA rules).
-import { chromium } from "playwright-core";
-import { createRequire } from "node:module";
-import path from "node:path";
+// The report it prints, the screenshots and the axe-core audits come from harness.mjs.
+import { check, audit, submit, runInBrowser } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const [base, artifacts, userDataDir] = process.argv.slice(2);
 const { LAST_OUTSTANDING } = process.env;
-const checks = [];
-const audits = [];
-
-function check(name, ok, detail = "") {
-  checks.push({ name, ok: Boolean(ok), detail: String(detail) });
-}
-
-async function audit(page, label) {
-  await page.screenshot({ path: path.join(artifacts, `${label}.png`), fullPage: true });
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }),
-  );
-  audits.push({
-    page: label,
-    url: page.url(),
-    violations: result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 5),
-    })),
-  });
-}
-
-async function submit(page, action) {
-  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), action()]);
-}
 
 async function logIn(page, loginName, password) {
   await page.goto(`${base}/staff/login?lang=ja`);
@@ -48,20 +14,7 @@ async function logIn(page, loginName, password) {
   await submit(page, () => page.press("#password", "Enter"));
 }
 
-const browser = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1100, height: 900 },
-  locale: "ja-JP",
-});
-let error = null;
-try {
-  const page = browser.pages()[0] || (await browser.newPage());
-
+await runInBrowser(artifacts, userDataDir, async (browser, page) => {
   // --- Kawasaki's staff: two charts, the numbers behind a <details> ---------------------------
   await logIn(page, "kawasaki.staff", "kawasaki staff passphrase");
   const section = page.locator("#municipality-figures");
@@ -104,9 +57,4 @@ try {
   check("Toshima's treasurer sees Toshima's figures and nothing of Kawasaki's",
     heading.includes("豊島区") && !figures.includes("川崎市") && !figures.includes(LAST_OUTSTANDING), heading);
   await audit(page, "staff-charts-05-treasurer");
-} catch (caught) {
-  error = String(caught && caught.stack ? caught.stack : caught);
-} finally {
-  await browser.close();
-}
-process.stdout.write(JSON.stringify({ checks, audits, error }));
+});
