@@ -15,8 +15,12 @@ or file) rather than answering 503 later: the chain side (MYKEY_API_CHAIN_CONFIG
 MYKEY_API_KEYSTORE_DIR and MYKEY_API_KEYSTORE_PASSWORD_FILE; the node must answer with the
 deployment's chain ID) and the JPKI card checks (MYKEY_API_JPKI_TRUST_ANCHORS with
 MYKEY_API_JPKI_CRLS, re-read when a file changes). A chain needs the card checks. With neither it
-serves what needs no chain and says so in one log line. Once listening it prints
-`API: http://HOST:PORT` on stdout (`--port 0` picks a free port).
+serves what needs no chain and says so in one log line. With a chain it also serves the browser
+pages (My Page, staff console, explorer; MYKEY_API_PAGES=off for the JSON API only), never with
+the virtual card; their cookies are `Secure` unless MYKEY_API_SECURE_COOKIES=off. Behind a reverse
+proxy, MYKEY_API_PUBLIC_ORIGIN names the origin browsers use. MYKEY_API_RUN_KEEPERS=on runs the
+keepers in this process (`mykey api keep` as its own process is preferred). Once listening it
+prints `API: http://HOST:PORT` on stdout (`--port 0` picks a free port).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from api.app import create_app
 from api.chain.config import ChainConfigError
@@ -44,6 +49,8 @@ from api.errors import ApiError
 from api.jpki_trust import ReloadingJpkiVerifier, TrustFileError, trust_files
 from api.keepers.command import run_keepers_command
 from api.notices.sender import OutboxSender, SmtpTarget
+from api.pages.from_settings import PagesWithoutChain, PublicOrigin, served_pages
+from api.pages.settings import PagesSettings
 from api.passwords import PasswordService
 from api.services.audit import SYSTEM_ACTOR
 from api.services.staff import StaffRole, create_staff_account
@@ -140,20 +147,20 @@ def _serve(settings: ApiSettings, host: str, port: int, log_level: str) -> int:
     clock = SystemClock()
     try:
         chain, cards = serving_parts(settings, clock)
-    except StartRefused as error:
+        pages = served_pages(settings, chain)
+        if chain is None and settings.run_keepers:
+            raise StartRefused(
+                "MYKEY_API_RUN_KEEPERS is on but MYKEY_API_CHAIN_CONFIG is not set: the keepers "
+                "sweep the ledger (set the chain config, or MYKEY_API_RUN_KEEPERS=off)"
+            )
+    except (StartRefused, PagesWithoutChain) as error:
         print(f"mykey api serve: {error}", file=sys.stderr)
         return START_REFUSED
-    if chain is None:
-        _log.warning(
-            "no MYKEY_API_CHAIN_CONFIG: serving without a ledger (terminal, treasurer and "
-            "conversion endpoints answer 503)%s",
-            "" if cards else "; no MYKEY_API_JPKI_TRUST_ANCHORS: card checks answer 503",
-        )
-    else:
-        _log.info(
-            "ledger %s, chain ID %s checked", chain.config.rpc_url, chain.config.deployment.chain_id
-        )
-    app = create_app(settings, cards=cards, clock=clock, chain=chain)
+    _log_what_is_served(settings, chain, cards, pages)
+    app = create_app(settings, cards=cards, clock=clock, chain=chain, pages=pages)
+    served: ASGIApp = (
+        app if settings.public_origin is None else PublicOrigin(app, settings.public_origin)
+    )
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
     try:
@@ -166,9 +173,51 @@ def _serve(settings: ApiSettings, host: str, port: int, log_level: str) -> int:
         return START_REFUSED
     listener.listen(128)  # connections wait in the backlog until uvicorn accepts them
     print(f"{READY_PREFIX}http://{host}:{listener.getsockname()[1]}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+    server = uvicorn.Server(uvicorn.Config(served, log_level=log_level))
     server.run(sockets=[listener])
     return 0
+
+
+def _log_what_is_served(
+    settings: ApiSettings,
+    chain: ChainSide | None,
+    cards: ReloadingJpkiVerifier | None,
+    pages: PagesSettings | None,
+) -> None:
+    """Log one line each: the ledger, the pages, the keepers, plain-HTTP cookies."""
+    if chain is None:
+        _log.warning(
+            "no MYKEY_API_CHAIN_CONFIG: serving without a ledger (terminal, treasurer and "
+            "conversion endpoints answer 503)%s",
+            "" if cards else "; no MYKEY_API_JPKI_TRUST_ANCHORS: card checks answer 503",
+        )
+    else:
+        _log.info(
+            "ledger %s, chain ID %s checked", chain.config.rpc_url, chain.config.deployment.chain_id
+        )
+    if pages is None:
+        _log.info(
+            "pages off (%s): serving the JSON API only",
+            "no MYKEY_API_CHAIN_CONFIG" if chain is None else "MYKEY_API_PAGES=off",
+        )
+    else:
+        _log.info(
+            "pages on: /my, /staff, /explorer; card helper expected at %s; origin %s",
+            pages.card_helper_url,
+            settings.public_origin or "taken from each request",
+        )
+        if not pages.secure_cookies:
+            _log.warning(
+                "MYKEY_API_SECURE_COOKIES=off: session cookies also travel over plain HTTP; "
+                "use this only for testing without TLS"
+            )
+    if chain is not None:
+        _log.info(
+            "keepers %s",
+            f"run in this process every {settings.keeper_interval_seconds:g} s"
+            if settings.run_keepers
+            else "off here (run `mykey api keep`, or MYKEY_API_RUN_KEEPERS=on)",
+        )
 
 
 def _migrate(settings: ApiSettings) -> int:

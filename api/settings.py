@@ -13,6 +13,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from card_bridge.browser_helper.config import DEFAULT_HELPER_URL
+from card_bridge.browser_helper.registration_statement import is_exact_origin
 
 
 class SettingsError(Exception):
@@ -72,6 +76,15 @@ class ApiSettings:
     """Let requests read HTTP(S)_PROXY and friends for the node's JSON-RPC (off: connect direct)."""
     receipt_poll_seconds: float | None = None
     """Seconds between receipt polls of a waiting transaction; None: api.chain.sender's default."""
+    serve_pages: bool | None = None
+    """`mykey api serve` mounts the browser pages; None: when a chain is configured."""
+    secure_cookies: bool = True
+    """The pages' cookies are `Secure` (the API sits behind TLS); off only for plain-HTTP tests."""
+    card_helper_url: str = DEFAULT_HELPER_URL
+    """Where the registration page's script finds the card helper on the resident's own PC."""
+    public_origin: str | None = None
+    """`scheme://host[:port]` people reach the pages at, behind a reverse proxy; None: the
+    request's own URL."""
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> ApiSettings:
@@ -93,9 +106,10 @@ class ApiSettings:
         Recognised: DATABASE_URL, SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD_FILE,
         MAIL_FROM, SERVICE_ID_KEY_FILE, OUTBOX_LEASE_SECONDS, CHAIN_CONFIG, KEYSTORE_DIR,
         KEYSTORE_PASSWORD_FILE, JPKI_TRUST_ANCHORS (one PEM file), JPKI_CRLS (files separated by
-        os.pathsep), RPC_TRUST_ENV (on/off), RECEIPT_POLL_SECONDS. Raises SettingsError for a
-        malformed value, naming the variable. Whether the files can be read is checked when they
-        are loaded (`mykey api serve` does so at start).
+        os.pathsep), RPC_TRUST_ENV (on/off), RECEIPT_POLL_SECONDS, and for `serve`: PAGES (on/off),
+        SECURE_COOKIES (on/off), CARD_HELPER_URL, PUBLIC_ORIGIN, RUN_KEEPERS (on/off). Raises
+        SettingsError for a malformed value, naming the variable. Whether the files can be read is
+        checked when they are loaded (`mykey api serve` does so at start).
         """
         env = os.environ if environ is None else environ
         settings = cls.for_data_dir(data_dir)
@@ -131,6 +145,7 @@ class ApiSettings:
                 )
             changes["outbox_lease_seconds"] = int(lease)
         changes.update(_trust_and_rpc_changes(env, prefix))
+        changes.update(_serve_changes(env, prefix))
         return replace(settings, **changes)  # type: ignore[arg-type]
 
     def smtp_password(self) -> str | None:
@@ -157,6 +172,34 @@ def _trust_and_rpc_changes(env: Mapping[str, str], prefix: str) -> dict[str, obj
         changes["rpc_trust_env"] = _switch(prefix + "RPC_TRUST_ENV", trust_env)
     if poll := env.get(prefix + "RECEIPT_POLL_SECONDS"):
         changes["receipt_poll_seconds"] = _seconds(prefix + "RECEIPT_POLL_SECONDS", poll)
+    return changes
+
+
+def _serve_changes(env: Mapping[str, str], prefix: str) -> dict[str, object]:
+    """Return what `env` sets about the pages and the in-process keepers."""
+    changes: dict[str, object] = {}
+    for name, attribute in (
+        ("PAGES", "serve_pages"),
+        ("SECURE_COOKIES", "secure_cookies"),
+        ("RUN_KEEPERS", "run_keepers"),
+    ):
+        if (value := env.get(prefix + name)) is not None:
+            changes[attribute] = _switch(prefix + name, value)
+    if helper := env.get(prefix + "CARD_HELPER_URL"):
+        parts = urlsplit(helper)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+            raise SettingsError(
+                f"{prefix}CARD_HELPER_URL must be an http(s) URL such as {DEFAULT_HELPER_URL}, "
+                f"not {helper!r}"
+            )
+        changes["card_helper_url"] = helper.rstrip("/")
+    if origin := env.get(prefix + "PUBLIC_ORIGIN"):
+        if not is_exact_origin(origin):
+            raise SettingsError(
+                f"{prefix}PUBLIC_ORIGIN must be exactly scheme://host[:port] as a browser sends "
+                f"it (e.g. https://mykey.example.jp, no path or trailing slash), not {origin!r}"
+            )
+        changes["public_origin"] = origin
     return changes
 
 

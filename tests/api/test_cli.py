@@ -216,3 +216,20 @@ def test_serve_refuses_a_half_configuration_at_start(
     assert error.startswith("mykey api serve: ")
     assert named in error
     assert error.count("\n") == 1  # one line, no stack trace
+
+
+@pytest.mark.parametrize("variable", ["MYKEY_API_PAGES", "MYKEY_API_RUN_KEEPERS"])
+def test_serve_refuses_pages_or_keepers_without_a_chain(
+    tmp_path: Path,
+    clean_api_environment: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+) -> None:
+    clean_api_environment.setenv(variable, "on")
+
+    code = main(["serve", "--data-dir", str(tmp_path / "data"), "--port", "0"])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"mykey api serve: {variable} is on but MYKEY_API_CHAIN_CONFIG")
+    assert error.count("\n") == 1

@@ -7,14 +7,19 @@ subprocess. Through it a resident registers with a virtual card (challenge + ans
 the ledger), is granted points by municipal staff, and redeems them at the demo store's terminal
 with signed terminal requests; and the start refusals end the process with exit 2 and one line:
 a half configuration, a chain config whose deployment is on another chain, an unreadable anchor
-file, a node that does not answer. Also here, without a node: the lean web3 of connect() and the
-receipt poll interval.
+file, a node that does not answer. The same process serves the browser pages (Japanese, `?lang=en`
+English; the explorer reads the node; registration offers the card helper, never the virtual card;
+cookies `Secure`) and, with MYKEY_API_RUN_KEEPERS=on, runs the keepers, which an operator made by
+`mykey api create-staff` sees at /operator/keepers. A second process with
+MYKEY_API_SECURE_COOKIES=off and MYKEY_API_PUBLIC_ORIGIN shows plain cookies and the public origin.
+Also here, without a node: the lean web3 of connect() and the receipt poll interval.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -56,6 +61,10 @@ from tests.api_chain.conftest import (
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = [sys.executable, "-m", "mykey_cli", "api", "serve", "--port", "0"]
 STAFF_LOGIN = "served.staff"
+OPERATOR_LOGIN = "served.operator"
+OPERATOR_PASSWORD = "operator passphrase 1"
+"""The password of the test operator account `mykey api create-staff` makes."""
+PUBLIC_ORIGIN = "https://mykey.example.jp"
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,22 @@ def serve_files(world: ChainWorld, tmp_path_factory: pytest.TempPathFactory) -> 
             )
     finally:
         store.close()
+    operator_password = directory / "operator-password"
+    operator_password.write_text(OPERATOR_PASSWORD + "\n", encoding="utf-8")
+    operator_password.chmod(0o600)
+    create_operator = [sys.executable, "-m", "mykey_cli", "api", "create-staff"]
+    create_operator += ["--data-dir", str(data_dir), "--login-name", OPERATOR_LOGIN]
+    create_operator += ["--role", "node-operator", "--password-file", str(operator_password)]
+    made = subprocess.run(
+        create_operator,
+        cwd=ROOT,
+        env=_clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
     environment = _clean_environment() | {
         "MYKEY_API_CHAIN_CONFIG": str(config_file),
         "MYKEY_API_KEYSTORE_DIR": str(keystore),
@@ -108,11 +133,12 @@ def serve_files(world: ChainWorld, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def served(serve_files: ServeFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of `mykey api serve` running against the shared node."""
+    """The base URL of `mykey api serve` running against the shared node, keepers included."""
     log = tmp_path_factory.mktemp("serve-log") / "api.log"
     command = [*SERVE, "--data-dir", str(serve_files.data_dir)]
+    environment = serve_files.environment | {"MYKEY_API_RUN_KEEPERS": "on"}
     try:
-        child: Child = start_child("api", command, READY_PREFIX, log, serve_files.environment)
+        child: Child = start_child("api", command, READY_PREFIX, log, environment)
     except ChildFailed:
         pytest.fail(log.read_text(encoding="utf-8")[-3000:])
     try:
@@ -121,7 +147,10 @@ def served(serve_files: ServeFiles, tmp_path_factory: pytest.TempPathFactory) ->
         child.stop()
     # uvicorn shuts down gracefully on SIGTERM, then ends by the same signal
     assert child.process.returncode in {0, -signal.SIGTERM}, log.read_text(encoding="utf-8")[-3000:]
-    assert "chain ID" in log.read_text(encoding="utf-8")  # the start line names the check
+    started = log.read_text(encoding="utf-8")
+    assert "chain ID" in started  # the start line names the check
+    assert "pages on" in started
+    assert "keepers run in this process" in started
 
 
 def _terminal(http: httpx.Client, key: str, method: str, path: str, body: object) -> httpx.Response:
@@ -194,6 +223,121 @@ def test_served_api_refuses_a_card_of_another_authority(world: ChainWorld, serve
     assert refused.status_code in {401, 403}, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert "card-certificate-refused" in refused.json()["type"]
+
+
+# ---- the pages and the in-process keepers of the served process ---------------------------
+
+
+def _html(http: httpx.Client, path: str) -> str:
+    page = http.get(path)
+    assert page.status_code == 200, page.text[-2000:]
+    assert page.headers["content-type"].startswith("text/html")
+    return page.text
+
+
+@pytest.mark.parametrize("path", ["/my/login", "/explorer", "/staff/login", "/my/register"])
+def test_served_pages_answer_in_japanese_and_english(served: str, path: str) -> None:
+    with httpx.Client(base_url=served, timeout=30) as http:
+        japanese = _html(http, path)
+        english = _html(http, f"{path}?lang=en")
+    assert '<html lang="ja">' in japanese
+    assert '<html lang="en">' in english
+    assert "English" in japanese  # the language switch
+    assert "日本語" in english
+
+
+@pytest.mark.parametrize(("path", "login"), [("/my", "/my/login"), ("/staff", "/staff/login")])
+def test_my_page_and_staff_console_send_strangers_to_their_login(
+    served: str, path: str, login: str
+) -> None:
+    with httpx.Client(base_url=served, timeout=30) as http:
+        answer = http.get(path)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == login
+
+
+def test_served_explorer_shows_the_nodes_latest_block(world: ChainWorld, served: str) -> None:
+    before = world.w3.eth.block_number
+    with httpx.Client(base_url=served, timeout=30) as http:
+        page = _html(http, "/explorer")
+    after = world.w3.eth.block_number
+    shown = max(int(number) for number in re.findall(r'href="/explorer/blocks/(\d+)"', page))
+    assert before <= shown <= after
+
+
+def test_served_registration_offers_the_card_helper_and_no_virtual_card(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=30) as http:
+        page = _html(http, "/my/register")
+        posted = http.post("/my/register/virtual-card", data={"pin": "1234"})
+    assert 'id="card-helper"' in page
+    assert 'data-helper-url="http://127.0.0.1:' in page
+    assert f"--allow-origin {served}" in page  # no public origin set: the request's own
+    assert "/my/register/virtual-card" not in page
+    assert "仮想カード" not in page
+    assert posted.status_code == 404
+
+
+def _staff_login_cookie(http: httpx.Client) -> str:
+    login = http.post(
+        "/staff/login", data={"login_name": OPERATOR_LOGIN, "password": OPERATOR_PASSWORD}
+    )
+    assert login.status_code == 303, login.text[-2000:]
+    cookies = [value for value in login.headers.get_list("set-cookie") if "staff_session" in value]
+    assert len(cookies) == 1, login.headers
+    return cookies[0]
+
+
+def test_served_session_cookies_are_secure_by_default(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=30) as http:
+        cookie = _staff_login_cookie(http)
+        language = http.get("/explorer?lang=en").headers["set-cookie"]
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "Secure" in language
+
+
+def test_served_keepers_run_in_process(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=30) as http:
+        session = http.post(
+            "/staff/sessions", json={"login_name": OPERATOR_LOGIN, "password": OPERATOR_PASSWORD}
+        )
+        assert session.status_code == 201, session.text
+        headers = {"Authorization": f"Bearer {session.json()['token']}"}
+        deadline = time.monotonic() + 30
+        while True:  # the keeper thread's first pass starts with the app; wait for it to end
+            status = http.get("/operator/keepers", headers=headers)
+            assert status.status_code == 200, status.text
+            finished = [k for k in status.json()["keepers"] if k["last_finished_at"] is not None]
+            if finished or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert status.json()["runs_in_this_process"] is True
+    assert {keeper["name"] for keeper in finished} == {"reserves", "expiry"}
+    assert all(keeper["last_error"] is None for keeper in finished)
+
+
+def test_serve_with_plain_cookies_and_a_public_origin(
+    serve_files: ServeFiles, tmp_path: Path
+) -> None:
+    environment = serve_files.environment | {
+        "MYKEY_API_SECURE_COOKIES": "off",
+        "MYKEY_API_PUBLIC_ORIGIN": PUBLIC_ORIGIN,
+    }
+    log = tmp_path / "api.log"
+    command = [*SERVE, "--data-dir", str(tmp_path / "data"), "--log-level", "warning"]
+    try:
+        child = start_child("api", command, READY_PREFIX, log, environment)
+    except ChildFailed:
+        pytest.fail(log.read_text(encoding="utf-8")[-3000:])
+    try:
+        with httpx.Client(base_url=child.ready, timeout=30) as http:
+            language = http.get("/explorer?lang=en").headers["set-cookie"]
+            page = _html(http, "/my/register")
+    finally:
+        child.stop()
+    assert "Secure" not in language
+    assert f"--allow-origin {PUBLIC_ORIGIN}" in page  # what the resident must allow
+    assert "MYKEY_API_SECURE_COOKIES=off" in log.read_text(encoding="utf-8")  # the warning line
 
 
 def _refused(environment: dict[str, str], data_dir: Path) -> str:
