@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.chain.nonces import nonces_for
 from api.chain.side import ChainSide
 from api.clock import Clock, SystemClock
 from api.indexer.follower import ChainIndexer, IndexerThread
@@ -119,9 +120,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if chain is not None:
+            # Nonces shared through the store (PostgreSQL): other processes may hold the keys.
+            chain.ledger.sender.use_nonces(nonces_for(store, now=services.clock.now))
         follower = None
         if indexer is not None and settings.follow_chain:
-            follower = IndexerThread(indexer, interval=settings.indexer_interval_seconds)
+            # One follower across the processes on this store: the `indexer` lease decides.
+            follower = IndexerThread(
+                indexer, interval=settings.indexer_interval_seconds, lease_store=store
+            )
             follower.start()
         _app.state.indexer_thread = follower
         keeper_thread = None

@@ -10,10 +10,10 @@ demo consortium over JSON-RPC and generates the load over HTTP. It prints how bu
 machine was (it is shared) and each process's CPU during the redemptions (`cpu_percent node=…
 api=… load=…`, 100 = one core), the parameters and, last, `RESULT tx_per_s=… p50_ms=… p99_ms=…`.
 
-One API process only: the API's nonce counter per sending account (api.chain.sender) lives in
-process memory and is re-read from the node only after a failed send, so two API processes
-holding the same terminal key would hand out the same nonce; and each process would run its own
-indexer thread over the one store. Several uvicorn workers are therefore not safe today.
+One API process, on the default SQLite store, so the API's nonces per sending account stay in
+its memory (api.chain.nonces.LocalNonces). Several API processes on one key set need a
+PostgreSQL store: there they take nonces from the store (StoreNonces) and one of them follows the
+chain (the `indexer` lease); this benchmark does not start PostgreSQL, so it runs one process.
 
 `--profile-api FILE` runs the API process (the same `mykey api serve`, called in-process by this
 module's `--serve-api DIR`) under cProfile with a CPU clock, one profiler per

@@ -29,7 +29,12 @@ from web3.types import TxParams
 
 from api.chain.attestation import SignedAttestation
 from api.chain.errors import LedgerRefused, from_revert
-from api.chain.sender import TransactionNotFinal, TransactionReverted, TransactionSender
+from api.chain.sender import (
+    NonceConflict,
+    TransactionNotFinal,
+    TransactionReverted,
+    TransactionSender,
+)
 from api.errors import (
     ApiError,
     GrantRefused,
@@ -211,6 +216,9 @@ class Web3Ledger:
             raise LedgerRefused(Message("台帳が処理を拒否しました。", str(error))) from error
         except TransactionNotFinal as error:
             raise _in_doubt(error) from error
+        except NonceConflict as error:
+            # Nothing was sent (another signer raced us for the nonce twice): safe to retry.
+            raise _unavailable(error) from error
         except (RequestException, Web3Exception, OSError) as error:
             raise _unavailable(error) from error
 

@@ -1,10 +1,12 @@
 """Sending the API's transactions: simulate, take a nonce, sign, send, and wait until final.
 
-Nonces: one lock and one counter per sending address, so concurrent requests from the same key
-get consecutive nonces instead of the same one; the counter starts from the node's `pending`
-count and is re-read after any failed send (the node may have restarted or dropped the pool).
-Only the nonce/sign/send step holds the lock; waiting for the receipt does not, so requests
-overlap in one block.
+Nonces come from a `NonceSource` (api.chain.nonces): in this process's memory by default, or
+from the private store when several API processes share the keys (`use_nonces(StoreNonces(..))`),
+so concurrent requests from the same key, in any process, get distinct nonces. A send that fails
+before reaching the node gives its nonce back (re-used by the next send if a later one was
+already handed out); a nonce the node refuses as used ("nonce too low", or one already pooled)
+re-syncs with the node's `pending` count and is retried once with a fresh nonce. Nothing is locked
+while waiting for the receipt, so requests overlap in one block.
 
 Finality: QBFT blocks are final when sealed, so a receipt is final once its block is at or below
 the node's `finalized` head; the action is reported only then. A transaction that was mined but
@@ -14,9 +16,7 @@ took the points first), and raised as that `LedgerRevert`.
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
 
 from eth_account import Account
 from eth_typing import ChecksumAddress, HexStr
@@ -27,6 +27,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from api.chain.keys import KeyRing
+from api.chain.nonces import LocalNonces, NonceSource
 from contracts.client import Sent
 from contracts.deploy import Deployment
 from contracts.events import decode_logs
@@ -53,10 +54,18 @@ class TransactionReverted(Exception):
     """Mined with status 0 and the reason could not be recovered by re-simulating."""
 
 
-@dataclass
-class _Account:
-    lock: threading.Lock
-    next_nonce: int | None = None
+class NonceConflict(Exception):
+    """The node refused the nonce as used twice in a row, even after re-syncing: nothing was
+    sent; another signer is using this key faster than we can re-sync, so stop it or retry."""
+
+
+_NONCE_USED = ("nonce too low", "nonce-too-low", "replacement transaction underpriced")
+"""Fragments of the node's refusals meaning "that nonce is taken" (geth's wording and ours)."""
+
+
+def _nonce_used(error: Exception) -> bool:
+    text = str(error).lower()
+    return any(fragment in text for fragment in _NONCE_USED)
 
 
 class TransactionSender:
@@ -72,9 +81,10 @@ class TransactionSender:
         receipt_timeout: float = RECEIPT_TIMEOUT_SECONDS,
         receipt_poll_seconds: float | None = None,
         block_period_seconds: float | None = None,
+        nonces: NonceSource | None = None,
     ) -> None:
         """`receipt_poll_seconds` wins; else a quarter of `block_period_seconds` when known;
-        else RECEIPT_POLL_SECONDS (read at each wait)."""
+        else RECEIPT_POLL_SECONDS (read at each wait). `nonces`: LocalNonces unless given."""
         if receipt_poll_seconds is None and block_period_seconds is not None:
             receipt_poll_seconds = block_period_seconds / 4
         self.receipt_poll_seconds = receipt_poll_seconds
@@ -83,13 +93,12 @@ class TransactionSender:
         self.keys = keys
         self.gas_limit = gas_limit
         self.receipt_timeout = receipt_timeout
-        self._accounts: dict[ChecksumAddress, _Account] = {}
-        self._accounts_lock = threading.Lock()
+        self.nonces: NonceSource = nonces if nonces is not None else LocalNonces()
         self._gas_price: int | None = None
 
-    def _account(self, address: ChecksumAddress) -> _Account:
-        with self._accounts_lock:
-            return self._accounts.setdefault(address, _Account(threading.Lock()))
+    def use_nonces(self, nonces: NonceSource) -> None:
+        """Take nonces from `nonces` from now on (call before the first send)."""
+        self.nonces = nonces
 
     def send(self, sender: str, function: ContractFunction) -> Sent:
         """Send `function` from `sender`'s key; return it once final and successful.
@@ -161,18 +170,20 @@ class TransactionSender:
         return Sent(receipt, decode_logs(self.deployment, receipt["logs"]))
 
     def _sign_and_send(self, address: ChecksumAddress, key: bytes, call: TxParams) -> str:
-        account = self._account(address)
-        with account.lock:
-            if account.next_nonce is None:
-                account.next_nonce = self.w3.eth.get_transaction_count(address, "pending")
-            if self._gas_price is None:
-                self._gas_price = int(self.w3.eth.gas_price)
+        if self._gas_price is None:
+            self._gas_price = int(self.w3.eth.gas_price)
+
+        def pending() -> int:
+            return int(self.w3.eth.get_transaction_count(address, "pending"))
+
+        for attempt in (1, 2):
+            nonce = self.nonces.take(address, pending)
             params: TxParams = dict(call)  # type: ignore[assignment]
             params.update(
                 {
                     "gas": self.gas_limit,
                     "gasPrice": Wei(self._gas_price),
-                    "nonce": Nonce(account.next_nonce),
+                    "nonce": Nonce(nonce),
                     "chainId": self.deployment.chain_id,
                     "value": Wei(0),
                 }
@@ -180,11 +191,20 @@ class TransactionSender:
             signed = Account.sign_transaction(params, key)
             try:
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Exception:
-                account.next_nonce = None  # re-read from the node: our count may be stale
-                raise
-            account.next_nonce += 1
-        return "0x" + bytes(tx_hash).hex()
+            except Exception as error:
+                if not _nonce_used(error):
+                    # Not pooled (node unreachable or the transaction refused): the nonce is free.
+                    self.nonces.give_back(address, nonce)
+                    raise
+                self.nonces.resync(address)  # someone else used it: never give it back
+                if attempt == 2:
+                    raise NonceConflict(
+                        f"the node refused nonce {nonce} of {address} as used twice after "
+                        f"re-syncing ({error}): is another signer using this key?"
+                    ) from error
+                continue
+            return "0x" + bytes(tx_hash).hex()
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def _wait_final(self, tx_hash: str) -> TxReceipt:
         deadline = time.monotonic() + self.receipt_timeout

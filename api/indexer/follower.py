@@ -12,6 +12,11 @@ Invariants:
   committed with those events or, when anything fails, rolled back with them and redone on the
   next poll.
 
+- One follower at a time across processes: an `IndexerThread` given a store takes the
+  `indexer` lease (api.keepers.leases, the keepers' lease rows) before each poll; only the holder
+  polls, the others wait and take over once it lapses (a crashed holder) or is released (a holder
+  that stopped). Reads in every process use the shared store, so they need no follower of their own.
+
 The indexer reads with eth_getLogs filtered on the deployment's four proxy addresses, in ranges
 of at most `batch_blocks`, and decodes with contracts.events.
 """
@@ -20,7 +25,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 
+from api.keepers.leases import acquire_lease, release_lease
 from api.store.database import Store
 from api.store.models import ChainCursor, ChainEvent
 from contracts.deploy import PROXIED, Deployment
@@ -38,6 +48,10 @@ AfterStore = Callable[[Session, Sequence[ChainEvent]], None]
 """Called with the session and the rows just added, before the range's transaction commits."""
 
 CURSOR_NAME = "ledger"
+FOLLOWER_LEASE = "indexer"
+"""The lease row (keeper_leases.name) whose holder is the one process following the chain."""
+FOLLOWER_LEASE_SECONDS = 15
+"""How long a follower that stops renewing (crashed) blocks the others: many polls' worth."""
 DEFAULT_BATCH_BLOCKS = 500
 _log = logging.getLogger(__name__)
 
@@ -185,12 +199,36 @@ def events_named(db: Session, *names: str) -> list[ChainEvent]:
     return list(db.scalars(query))
 
 
-class IndexerThread:
-    """Runs `ChainIndexer.poll_once` in a daemon thread until stopped; survives node outages."""
+def follower_owner() -> str:
+    """A lease owner name unique to this process and start (host, pid, random suffix)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def __init__(self, indexer: ChainIndexer, *, interval: float = 0.5) -> None:
+
+class IndexerThread:
+    """Runs `ChainIndexer.poll_once` in a daemon thread until stopped; survives node outages.
+
+    With `lease_store`, it polls only while it holds the `indexer` lease there (renewed every
+    loop), so several API processes on one store run one follower between them.
+    """
+
+    def __init__(
+        self,
+        indexer: ChainIndexer,
+        *,
+        interval: float = 0.5,
+        lease_store: Store | None = None,
+        lease_seconds: int = FOLLOWER_LEASE_SECONDS,
+        owner: str | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.indexer = indexer
         self.interval = interval
+        self.lease_store = lease_store
+        self.lease_seconds = lease_seconds
+        self.owner = owner or follower_owner()
+        self.wall_clock = wall_clock
+        self.holds_lease = lease_store is None
+        """True while this thread is the follower (always, without a lease store)."""
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chain-indexer", daemon=True)
@@ -204,10 +242,37 @@ class IndexerThread:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self.lease_store is not None and self.holds_lease:
+            # Hand over at once rather than make the next follower wait for the lease to lapse.
+            self.holds_lease = False
+            try:
+                release_lease(
+                    self.lease_store,
+                    FOLLOWER_LEASE,
+                    owner=self.owner,
+                    now=int(self.wall_clock()),
+                )
+            except Exception as error:  # store gone: the lease lapses by itself
+                _log.warning("could not release the indexer lease: %s", error)
+
+    def _take_lease(self) -> bool:
+        if self.lease_store is None:
+            return True
+        self.holds_lease = acquire_lease(
+            self.lease_store,
+            FOLLOWER_LEASE,
+            owner=self.owner,
+            now=int(self.wall_clock()),
+            seconds=self.lease_seconds,
+        )
+        return self.holds_lease
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if not self._take_lease():
+                    self._stop.wait(self.interval)  # another process follows; stand by
+                    continue
                 indexed = self.indexer.poll_once()
                 self.last_error = None
             except Exception as error:  # node down or restarting: keep the cursor, try later

@@ -41,7 +41,10 @@ _EXAMPLE: dict[str, Any] = {
 class KeeperOut(BaseModel):
     """One keeper's lease and last run."""
 
-    name: str = Field(description="`reserves` (sweepReserves) or `expiry` (sweepExpired).")
+    name: str = Field(
+        description="`reserves` (sweepReserves), `expiry` (sweepExpired), or `indexer`: the chain "
+        "follower's lease, which names the one API process following the ledger (no sweeps)."
+    )
     holder: str | None = Field(description="Process that holds or last held the lease.")
     lease_expires_at: int
     last_started_at: int | None

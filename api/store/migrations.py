@@ -451,6 +451,31 @@ def _terminal_signed_actions(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE terminal_actions ADD COLUMN prepared_transaction TEXT"))
 
 
+def _sender_nonces(connection: Connection) -> None:
+    """Version 8: the next nonce of each address the API signs for, shared by its processes.
+
+    `sender_nonces`: one row per sending address, locked (FOR UPDATE on PostgreSQL; SQLite
+    serialises writers) only while a nonce is taken. `sender_nonce_gaps`: nonces taken by a send
+    that never reached the node after a later nonce had been handed out; the next send re-uses
+    the lowest, so the node's queue is never left waiting behind a hole.
+    """
+    metadata = MetaData()
+    Table(
+        "sender_nonces",
+        metadata,
+        Column("address", String(42), primary_key=True),
+        Column("next_nonce", BigInteger, nullable=False),
+        Column("updated_at", BigInteger, nullable=False),
+    )
+    Table(
+        "sender_nonce_gaps",
+        metadata,
+        Column("address", String(42), primary_key=True),
+        Column("nonce", BigInteger, primary_key=True, autoincrement=False),
+    )
+    metadata.create_all(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "grants", _grants),
@@ -459,6 +484,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "one active card binding per card and per MyKey ID", _one_active_binding),
     Migration(6, "keeper leases", _keeper_leases),
     Migration(7, "terminal-signed actions", _terminal_signed_actions),
+    Migration(8, "sender nonces", _sender_nonces),
 )
 """The whole history, in version order. Append; never edit an applied one."""
 

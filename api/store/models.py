@@ -467,6 +467,32 @@ class KeeperLease(Base):
     next_due_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class SenderNonce(Base):
+    """The next nonce of an address the API signs for, shared by every API process.
+
+    `api.chain.nonces` locks the row only while taking a nonce; the value is never below the
+    node's `pending` count once re-synced.
+    """
+
+    __tablename__ = "sender_nonces"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SenderNonceGap(Base):
+    """A nonce handed out for a send that never reached the node, below a later one.
+
+    The next send from that address takes the lowest gap first (see `api.chain.nonces`).
+    """
+
+    __tablename__ = "sender_nonce_gaps"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    nonce: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 class ExpirySweep(Base):
     """Block time of the last final `sweepExpired` of one (MyKey ID, municipality, account).
 
