@@ -16,7 +16,9 @@ Invariants (both sources):
   a zero-value self-transfer, because a send that did not reach the node usually failed because
   the node is unreachable, so a filler would fail the same way; the next send fills the hole
   whenever it comes, and the later nonces wait in the node's future queue until then. Gaps below
-  the node's `pending` count were filled by someone and are dropped.
+  the node's `pending` count were filled by someone and are dropped. A sender that dies between
+  taking and sending reports nothing; the store notices that the node's pending count has stood
+  still for `HOLE_SECONDS` although it is ahead of it, and hands that nonce out again.
 
 `nonces_for` picks the source: the store on PostgreSQL, memory on SQLite (see why there).
 """
@@ -33,6 +35,10 @@ from sqlalchemy.orm import Session
 
 from api.store.database import Store
 from api.store.models import SenderNonce, SenderNonceGap
+
+HOLE_SECONDS = 30
+"""How long the node's pending count may stand still, while the store is ahead of it, before the
+nonce it waits for counts as lost (taken by a process that died before sending)."""
 
 
 class NonceSource(Protocol):
@@ -148,9 +154,20 @@ class StoreNonces:
                 nonce = gap.nonce
                 db.delete(gap)
                 return nonce
+            now = self.now()
+            if row.pending_seen != pending_count or row.pending_since is None:
+                row.pending_seen, row.pending_since = pending_count, now
+            elif row.next_nonce > pending_count and now - row.pending_since >= HOLE_SECONDS:
+                # The node's count stood still although later nonces were handed out: the nonce
+                # it waits for was taken by a sender that died before sending. Hand it out again
+                # (once per HOLE_SECONDS; were it merely slow, the node refuses one of the two as
+                # used and that sender re-syncs).
+                row.pending_since = now
+                row.updated_at = now
+                return pending_count
             nonce = max(row.next_nonce, pending_count)
             row.next_nonce = nonce + 1
-            row.updated_at = self.now()
+            row.updated_at = now
             return nonce
 
     def resync(self, address: str) -> None:

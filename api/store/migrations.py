@@ -476,6 +476,17 @@ def _sender_nonces(connection: Connection) -> None:
     metadata.create_all(connection)
 
 
+def _nonce_holes(connection: Connection) -> None:
+    """Version 9: when the node's pending count was last seen to change, per sending address.
+
+    A process that dies between taking a nonce and sending it leaves a hole no `give_back`
+    reports; `api.chain.nonces` hands the node's pending nonce out again once that count has
+    stood still for a while although the store is ahead of it.
+    """
+    connection.execute(text("ALTER TABLE sender_nonces ADD COLUMN pending_seen BIGINT"))
+    connection.execute(text("ALTER TABLE sender_nonces ADD COLUMN pending_since BIGINT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "grants", _grants),
@@ -485,6 +496,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "keeper leases", _keeper_leases),
     Migration(7, "terminal-signed actions", _terminal_signed_actions),
     Migration(8, "sender nonces", _sender_nonces),
+    Migration(9, "nonce holes", _nonce_holes),
 )
 """The whole history, in version order. Append; never edit an applied one."""
 

@@ -479,6 +479,11 @@ class SenderNonce(Base):
     address: Mapped[str] = mapped_column(String(42), primary_key=True)
     next_nonce: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    pending_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The node's pending count at the last take (schema v9)."""
+    pending_since: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """When `pending_seen` last changed: a count standing still while the store is ahead of it
+    means a taken nonce never reached the node."""
 
 
 class SenderNonceGap(Base):

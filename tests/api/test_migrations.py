@@ -22,7 +22,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
     engine = create_store_engine(f"sqlite:///{tmp_path / 'store' / 'api.sqlite'}")
     assert current_version(engine) == 0
     assert migrate(engine) == list(range(1, latest_version() + 1))
-    assert latest_version() == 8
+    assert latest_version() == 9
     assert migrate(engine) == []
     assert current_version(engine) == latest_version()
     engine.dispose()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from api.chain.nonces import LocalNonces, StoreNonces, nonces_for
+from api.chain.nonces import HOLE_SECONDS, LocalNonces, StoreNonces, nonces_for
 from api.chain.sender import TransactionSender
 from api.store.database import Store, open_store
 from api.store.models import SenderNonce, SenderNonceGap
@@ -114,6 +114,20 @@ def test_gaps_the_node_has_filled_are_dropped(pg_store: Store) -> None:
     assert nonces.take(ADDRESS, _constant(5)) == 5
     with pg_store.sessions() as db:
         assert db.scalars(select(SenderNonceGap)).all() == []
+
+
+def test_a_hole_left_by_a_sender_that_died_is_handed_out_again(pg_store: Store) -> None:
+    clock = [1_800_000_000]
+    nonces = StoreNonces(pg_store, now=lambda: clock[0])
+    assert nonces.take(ADDRESS, _constant(5)) == 5  # taken by a process that then dies unsent
+    assert nonces.take(ADDRESS, _constant(5)) == 6  # sent: waits in the node's future queue
+    clock[0] += HOLE_SECONDS - 1
+    assert nonces.take(ADDRESS, _constant(5)) == 7  # not yet: 5 may still be on its way
+    clock[0] += 1
+    assert nonces.take(ADDRESS, _constant(5)) == 5  # the count stood still: fill the hole
+    assert nonces.take(ADDRESS, _constant(5)) == 8  # and only once per HOLE_SECONDS
+    clock[0] += 1
+    assert nonces.take(ADDRESS, _constant(9)) == 9  # the node moved on: back to the counter
 
 
 def test_eight_senders_share_one_account_without_collision(
