@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.chain.ledger import tx_hash_of
+from api.chain import settlement
 from api.chain.side import ChainSide
 from api.chain.statements import compare_with_chain, statement_csv, statement_from_index
 from api.deps import DbDep, ServicesDep
@@ -28,11 +28,9 @@ from api.pages.event_words import municipality_name
 from api.pages.rendering import FormErrors, page_language, redirect
 from api.pages.runtime import PagesRuntime
 from api.pages.staff import current_staff
-from api.services.audit import Actor, ActorKind, record_audit
 from api.services.container import Services
-from api.services.staff import StaffRole
+from api.services.staff import StaffRole, staff_actor
 from api.store.models import StaffAccount
-from contracts.domain import SettlementSide
 
 logger = logging.getLogger(__name__)
 
@@ -171,20 +169,18 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         municipality = _municipality(staff)
         assert municipality is not None
         try:
-            transaction_hash = tx_hash_of(chain.ledger.close_period(municipality, period))
+            settlement.close_period(
+                db=db,
+                chain=chain,
+                actor=staff_actor(staff),
+                municipality=municipality,
+                period=period,
+                now=services.clock.now(),
+            )
         except ApiError as error:
             errors = FormErrors(page_language(request))
             errors.add_general(error.message)
             return statement_page(request, db, staff, period, errors, status_code=error.status)
-        record_audit(
-            db=db,
-            at=services.clock.now(),
-            actor=Actor(ActorKind.STAFF, staff.login_name),
-            action="settlement-period-closed",
-            target=f"{municipality:05d}/{period}",
-            transaction_hash=transaction_hash,
-        )
-        db.commit()
         return statement_page(request, db, staff, period, notice=CLOSED)
 
     @router.post("/{period}/payments")
@@ -216,29 +212,21 @@ def build_router(runtime: PagesRuntime) -> APIRouter:  # noqa: PLR0915 - one sma
         if errors:
             return statement_page(request, db, staff, period, errors, status_code=422)
         try:
-            transaction_hash = tx_hash_of(
-                chain.ledger.record_payment(
-                    municipality,
-                    period,
-                    side=SettlementSide.BUSINESS if side == "business" else SettlementSide.PARTNER,
-                    counterparty=int(counterparty),
-                    amount=int(amount),
-                    bank_reference=bank_reference.strip(),
-                )
+            settlement.record_payment(
+                db=db,
+                chain=chain,
+                actor=staff_actor(staff),
+                municipality=municipality,
+                period=period,
+                side=side,
+                counterparty=int(counterparty),
+                amount=int(amount),
+                bank_reference=bank_reference.strip(),
+                now=services.clock.now(),
             )
         except ApiError as error:
             errors.add_general(error.message)
             return statement_page(request, db, staff, period, errors, status_code=error.status)
-        record_audit(
-            db=db,
-            at=services.clock.now(),
-            actor=Actor(ActorKind.STAFF, staff.login_name),
-            action="settlement-payment-recorded",
-            target=f"{municipality:05d}/{period}/{side}/{counterparty}",
-            transaction_hash=transaction_hash,
-            detail={"amount": int(amount)},
-        )
-        db.commit()
         return statement_page(request, db, staff, period, notice=PAID)
 
     return router

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.chain.ledger import tx_hash_of
+from api.chain import settlement
 from api.chain.statements import (
     Statement,
     compare_with_chain,
@@ -26,10 +26,8 @@ from api.errors import Forbidden
 from api.indexer.follower import ChainIndexer
 from api.messages import Message
 from api.routes.terminals import ChainDep
-from api.services.audit import Actor, ActorKind, record_audit
-from api.services.staff import StaffRole
+from api.services.staff import StaffRole, staff_actor
 from api.store.models import StaffAccount
-from contracts.domain import SettlementSide
 
 router = APIRouter(prefix="/treasurers", tags=["treasurers"])
 Treasurer = Annotated[StaffAccount, Depends(staff_with_roles(StaffRole.TREASURER))]
@@ -205,18 +203,14 @@ def close(
     period: int, staff: Treasurer, services: ServicesDep, db: DbDep, chain: ChainDep
 ) -> TransactionOut:
     """Close the period on-chain (its statement becomes final); audited."""
-    municipality = _municipality(staff)
-    sent = chain.ledger.close_period(municipality, period)
-    transaction_hash = tx_hash_of(sent)
-    record_audit(
+    transaction_hash = settlement.close_period(
         db=db,
-        at=services.clock.now(),
-        actor=Actor(ActorKind.STAFF, staff.login_name),
-        action="settlement-period-closed",
-        target=f"{municipality:05d}/{period}",
-        transaction_hash=transaction_hash,
+        chain=chain,
+        actor=staff_actor(staff),
+        municipality=_municipality(staff),
+        period=period,
+        now=services.clock.now(),
     )
-    db.commit()
     return TransactionOut(transaction_hash=transaction_hash)
 
 
@@ -233,27 +227,18 @@ def record_payment(
     chain: ChainDep,
 ) -> TransactionOut:
     """Record the bank transfer settling one line; only the reference's hash goes on-chain."""
-    municipality = _municipality(staff)
-    side = SettlementSide.BUSINESS if body.side == "business" else SettlementSide.PARTNER
-    sent = chain.ledger.record_payment(
-        municipality,
-        period,
-        side=side,
+    transaction_hash = settlement.record_payment(
+        db=db,
+        chain=chain,
+        actor=staff_actor(staff),
+        municipality=_municipality(staff),
+        period=period,
+        side=body.side,
         counterparty=body.counterparty,
         amount=body.amount,
         bank_reference=body.bank_reference,
+        now=services.clock.now(),
     )
-    transaction_hash = tx_hash_of(sent)
-    record_audit(
-        db=db,
-        at=services.clock.now(),
-        actor=Actor(ActorKind.STAFF, staff.login_name),
-        action="settlement-payment-recorded",
-        target=f"{municipality:05d}/{period}/{body.side}/{body.counterparty}",
-        transaction_hash=transaction_hash,
-        detail={"amount": body.amount},
-    )
-    db.commit()
     return TransactionOut(transaction_hash=transaction_hash)
 
 
