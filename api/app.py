@@ -57,6 +57,7 @@ from api.routes import (
 from api.service_id_cipher import ServiceIdCipher, load_or_create_key
 from api.services.container import Services
 from api.services.lockout import LockoutPolicy
+from api.services.partner_links import derive_lookup_hash_key
 from api.services.registration import CandidateSource, random_candidate
 from api.settings import ApiSettings
 from api.store.database import open_store
@@ -89,6 +90,7 @@ def create_app(
     (unless `settings.follow_chain` is off).
     """
     store = open_store(settings.database_url)
+    service_id_key = load_or_create_key(settings.service_id_key_file)
     if chain is not None:
         ledger = ledger or chain.ledger
         points = points or chain.ledger
@@ -101,8 +103,9 @@ def create_app(
         ledger=ledger or UnavailableLedger(),
         points=points or UnavailablePointsLedger(),
         cards=cards or UnavailableCardVerifier(),
-        cipher=ServiceIdCipher(load_or_create_key(settings.service_id_key_file)),
+        cipher=ServiceIdCipher(service_id_key),
         generate_candidate=generate_candidate or random_candidate,
+        lookup_hash_key=derive_lookup_hash_key(service_id_key),
     )
 
     indexer = (

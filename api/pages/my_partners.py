@@ -24,7 +24,6 @@ from api.services.accounts import AuthenticatedResident, resident_actor
 from api.services.coupons import redeem_coupon
 from api.services.partner_links import (
     link_partner,
-    lookup_hash_key,
     partner_links_of,
     unlink_partner,
 )
@@ -116,7 +115,7 @@ def build_router(runtime: PagesRuntime) -> APIRouter:
             link_partner(
                 db=db,
                 cipher=services.cipher,
-                hash_key=lookup_hash_key(services.settings.service_id_key_file),
+                hash_key=services.lookup_hash_key,
                 actor=resident_actor(resident.account),
                 account=resident.account,
                 partner=partner_id,
@@ -174,7 +173,7 @@ def build_router(runtime: PagesRuntime) -> APIRouter:
             conversion = redeem_coupon(
                 db=db,
                 chain=getattr(request.app.state, "chain", None),
-                hash_key=lookup_hash_key(services.settings.service_id_key_file),
+                hash_key=services.lookup_hash_key,
                 policy=services.lockout,
                 account=resident.account,
                 actor=resident_actor(resident.account),

@@ -15,7 +15,7 @@ from api.deps import CurrentResident, DbDep, ServicesDep, staff_with_roles
 from api.errors import FieldError, Forbidden, InvalidFields
 from api.messages import Message
 from api.routes.terminals import ChainDep
-from api.services.partner_links import conversion_target, lookup_hash_key
+from api.services.partner_links import conversion_target
 from api.services.staff import StaffRole
 from api.store.models import StaffAccount
 from contracts.domain import format_code
@@ -133,7 +133,7 @@ def convert(
     partner = partner_of(staff)
     mykey_id = conversion_target(
         db=db,
-        hash_key=lookup_hash_key(services.settings.service_id_key_file),
+        hash_key=services.lookup_hash_key,
         partner=partner,
         mykey_id=body.mykey_id,
         member_number=body.member_number,

@@ -16,7 +16,6 @@ from api.services.coupons import (
     issue_batch,
     redeem_coupon,
 )
-from api.services.partner_links import lookup_hash_key
 from api.services.staff import staff_actor
 from contracts.domain import format_code
 
@@ -115,7 +114,7 @@ def issue(
     """Issue the codes; they are returned only in this response (store them safely)."""
     issued = issue_batch(
         db=db,
-        hash_key=lookup_hash_key(services.settings.service_id_key_file),
+        hash_key=services.lookup_hash_key,
         actor=staff_actor(staff),
         partner=partner_of(staff),
         count=body.count,
@@ -170,7 +169,7 @@ def redeem(
     conversion = redeem_coupon(
         db=db,
         chain=getattr(request.app.state, "chain", None),
-        hash_key=lookup_hash_key(services.settings.service_id_key_file),
+        hash_key=services.lookup_hash_key,
         policy=services.lockout,
         account=resident.account,
         actor=resident_actor(resident.account),

@@ -14,7 +14,6 @@ from api.schemas.problems import Problem
 from api.services.accounts import resident_actor
 from api.services.partner_links import (
     link_partner,
-    lookup_hash_key,
     partner_links_of,
     unlink_partner,
 )
@@ -71,7 +70,7 @@ def link(
     link_partner(
         db=db,
         cipher=services.cipher,
-        hash_key=lookup_hash_key(services.settings.service_id_key_file),
+        hash_key=services.lookup_hash_key,
         actor=resident_actor(resident.account),
         account=resident.account,
         partner=body.partner,

@@ -31,6 +31,9 @@ class Services:
     cards: CardVerifier
     cipher: ServiceIdCipher
     generate_candidate: CandidateSource
+    lookup_hash_key: bytes
+    """HMAC key of the keyed lookup hashes (partner member numbers, coupon codes), derived once
+    from the service-ID key (api.services.partner_links.derive_lookup_hash_key)."""
 
     @property
     def mail_domain(self) -> str:

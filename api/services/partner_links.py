@@ -59,11 +59,17 @@ class LinkedPartner:
     consented_at: int
 
 
+def derive_lookup_hash_key(service_id_key: bytes) -> bytes:
+    """Return the HMAC key of lookup hashes, derived from the service-ID key."""
+    return hmac.new(service_id_key, LOOKUP_HASH_LABEL, hashlib.sha256).digest()
+
+
 def lookup_hash_key(service_id_key_file: Path) -> bytes:
-    """Return the HMAC key of lookup hashes, derived from the service-ID key in that file."""
-    return hmac.new(
-        load_or_create_key(service_id_key_file), LOOKUP_HASH_LABEL, hashlib.sha256
-    ).digest()
+    """Return the HMAC key of lookup hashes for the service-ID key in that file.
+
+    The app derives it once at start (`Services.lookup_hash_key`); this reads the file.
+    """
+    return derive_lookup_hash_key(load_or_create_key(service_id_key_file))
 
 
 def keyed_hash(key: bytes, domain: str, value: str) -> str:
