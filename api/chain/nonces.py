@@ -104,6 +104,8 @@ class StoreNonces:
     def __init__(self, store: Store, *, now: Callable[[], int]) -> None:
         self.store = store
         self.now = now
+        self._rows: set[str] = set()
+        """Addresses whose row is known to exist (rows are never deleted): no lookup per send."""
 
     def _locked_row(self, db: Session, address: str) -> SenderNonce | None:
         # Write first, read second: the UPDATE takes PostgreSQL's row lock and SQLite's write
@@ -118,14 +120,17 @@ class StoreNonces:
         return db.get(SenderNonce, address, with_for_update=True)
 
     def _ensure_row(self, address: str, pending: int) -> None:
+        if address in self._rows:
+            return
         with self.store.sessions() as db:
-            if db.get(SenderNonce, address) is not None:
-                return
-        try:
-            with self.store.sessions() as db, db.begin():
-                db.add(SenderNonce(address=address, next_nonce=pending, updated_at=self.now()))
-        except IntegrityError:
-            pass  # another process created it first; the locked read below uses theirs
+            exists = db.get(SenderNonce, address) is not None
+        if not exists:
+            try:
+                with self.store.sessions() as db, db.begin():
+                    db.add(SenderNonce(address=address, next_nonce=pending, updated_at=self.now()))
+            except IntegrityError:
+                pass  # another process created it first; the locked read below uses theirs
+        self._rows.add(address)
 
     def take(self, address: str, pending: Callable[[], int]) -> int:
         """See NonceSource.take; asks the node first, then one short locked transaction.
