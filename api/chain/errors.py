@@ -35,6 +35,13 @@ class TerminalWrongKind(Forbidden):
     title = "Terminal of the wrong kind"
 
 
+class TerminalKeyNotHeld(Forbidden):
+    """The API does not hold this terminal's key, so it cannot send the terminal's transaction."""
+
+    slug = "terminal-key-not-held"
+    title = "Terminal key not held by the API"
+
+
 class ActionExpired(Gone):
     """The challenge or action is unknown, used or expired."""
 

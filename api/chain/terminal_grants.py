@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.chain.errors import AmountInvalid, TerminalWrongKind, from_revert
 from api.chain.ledger import GrantedPoints, TerminalRegistration, Web3Ledger
-from api.chain.terminal_requests import KIND_WORDS
+from api.chain.terminal_requests import KIND_WORDS, require_held_key
 from api.errors import (
     ApiError,
     Conflict,
@@ -82,13 +82,6 @@ class EventAccountClosed(Conflict):
 
     slug = "event-account-closed"
     title = "Event account not open"
-
-
-class TerminalKeyNotHeld(Forbidden):
-    """The API does not hold this terminal's key, so it cannot send its grant."""
-
-    slug = "terminal-key-not-held"
-    title = "Terminal key not held by the API"
 
 
 _REFUSALS: dict[str, type[ApiError]] = {
@@ -220,14 +213,15 @@ def terminal_granting_context(
                 "granting needs a municipality's granting terminal",
             )
         )
-    if not ledger.sender.keys.holds(terminal.address):
-        raise TerminalKeyNotHeld(
-            Message(
-                "この付与端末の鍵がAPIに登録されていません。管理者に連絡してください。",
-                f"the API holds no key for granting terminal {terminal.address}: its "
-                "municipality must add the terminal's keystore to the API's key ring",
-            )
-        )
+    require_held_key(
+        ledger,
+        terminal.address,
+        Message(
+            "この付与端末の鍵がAPIに登録されていません。管理者に連絡してください。",
+            f"the API holds no key for granting terminal {terminal.address}: its "
+            "municipality must add the terminal's keystore to the API's key ring",
+        ),
+    )
     code = format_code(terminal.owner_id)
     if code not in {item.code for item in MUNICIPALITIES}:
         raise Forbidden(

@@ -22,7 +22,12 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.chain.errors import TerminalNotRegistered, TerminalRequestInvalid, TerminalWrongKind
+from api.chain.errors import (
+    TerminalKeyNotHeld,
+    TerminalNotRegistered,
+    TerminalRequestInvalid,
+    TerminalWrongKind,
+)
 from api.chain.ledger import TerminalRegistration, Web3Ledger
 from api.messages import Message
 from api.store.models import TerminalNonce
@@ -139,3 +144,13 @@ def registered_terminal(
             )
         )
     return registration
+
+
+def require_held_key(ledger: Web3Ledger, terminal: str, refusal: Message) -> None:
+    """Raise TerminalKeyNotHeld with `refusal` unless the API's key ring holds `terminal`'s key.
+
+    Checked before anything is stored or the card is asked, for every path where the API sends
+    the terminal's transaction itself.
+    """
+    if not ledger.sender.keys.holds(terminal):
+        raise TerminalKeyNotHeld(refusal)

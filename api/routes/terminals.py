@@ -33,12 +33,12 @@ from api.chain.ledger import IssuedVoucher, Redemption, TerminalRegistration, tx
 from api.chain.lookups import answer_lookup, open_lookup
 from api.chain.relay import PreparedTransaction
 from api.chain.side import ChainSide
-from api.chain.terminal_grants import TerminalKeyNotHeld
 from api.chain.terminal_requests import (
     KIND_WORDS,
     parse_headers,
     registered_terminal,
     remember_nonce,
+    require_held_key,
     verify_signature,
 )
 from api.deps import DbDep, ServicesDep
@@ -407,15 +407,17 @@ def _open(
     When the API is to sign, it must hold the terminal's key: refused now (403
     terminal-key-not-held), before the resident's card is asked for anything.
     """
-    if signing == "api" and not chain.ledger.sender.keys.holds(terminal.address):
-        raise TerminalKeyNotHeld(
+    if signing == "api":
+        require_held_key(
+            chain.ledger,
+            terminal.address,
             Message(
                 "この端末の鍵はAPIにありません。端末で署名する設定にしてください。",
                 f"the API holds no key for terminal {terminal.address}: open the {kind} with "
                 '"signing": "terminal" (the terminal signs its own transaction)'
                 if kind == "redemption"
                 else f"the API holds no key for terminal {terminal.address}",
-            )
+            ),
         )
     opened = open_action(
         db=db,
